@@ -1,0 +1,128 @@
+// Package keys is the only place in fencekit that formats Redis keys.
+//
+// Every key of one session (or lock name) shares the hash tag {id}, so every
+// script touches a single cluster slot:
+//
+//	<prefix>:{<id>}:lock     lock record "token|acquiredAtMs|owner|attempt"
+//	<prefix>:{<id>}:fence    highest token issued for <id>
+//	<prefix>:{<id>}:lockq    waiters, zset member = holder, score = arrival (µs)
+//	<prefix>:{<id>}:lockqi   waiters, hash holder -> "aliveUntilMs|ttlMs"
+//	<prefix>:{<id>}:wake     pub/sub channel announcing hand-offs
+//
+// Ids and prefixes are validated before any key is built: see [ValidateID].
+package keys
+
+import (
+	"errors"
+	"fmt"
+	"strings"
+	"unicode/utf8"
+)
+
+// MaxIDLen is the longest id (in bytes) accepted by [ValidateID].
+const MaxIDLen = 256
+
+// MaxPrefixLen is the longest key prefix accepted by [ValidatePrefix].
+const MaxPrefixLen = 64
+
+// ErrInvalidID reports an id or name that cannot be used in a key. The public
+// packages re-export it, so errors.Is works with any of them.
+var ErrInvalidID = errors.New("fencekit: invalid id")
+
+// ValidateID returns nil if id is usable as a session id or lock name:
+// non-empty, at most [MaxIDLen] bytes, valid UTF-8, and free of '{', '}',
+// '|' and control characters. Braces would change the cluster hash tag;
+// '|' separates fields of the lock record. The error matches [ErrInvalidID].
+func ValidateID(id string) error {
+	return validate("id", id, MaxIDLen, "{}|")
+}
+
+// ValidatePrefix is [ValidateID] for key prefixes, which may not contain
+// ':' either (it separates the prefix from the tag) and are at most
+// [MaxPrefixLen] bytes.
+func ValidatePrefix(prefix string) error {
+	return validate("prefix", prefix, MaxPrefixLen, "{}|:")
+}
+
+// ValidateToken returns nil if s can be embedded in a lock record: non-empty,
+// at most [MaxIDLen] bytes, printable ASCII other than '|', '{' and '}'.
+// It is used for owner names, which travel through the lock record.
+func ValidateToken(what, s string) error {
+	if err := validate(what, s, MaxIDLen, "{}|"); err != nil {
+		return err
+	}
+	for i := 0; i < len(s); i++ {
+		if s[i] >= utf8.RuneSelf || s[i] == ' ' {
+			return fmt.Errorf("%w: %s %q: only printable ASCII without spaces", ErrInvalidID, what, s)
+		}
+	}
+	return nil
+}
+
+func validate(what, s string, max int, forbidden string) error {
+	switch {
+	case s == "":
+		return fmt.Errorf("%w: empty %s", ErrInvalidID, what)
+	case len(s) > max:
+		return fmt.Errorf("%w: %s of %d bytes (max %d)", ErrInvalidID, what, len(s), max)
+	case !utf8.ValidString(s):
+		return fmt.Errorf("%w: %s %q is not valid UTF-8", ErrInvalidID, what, s)
+	}
+	for _, r := range s {
+		if r < 0x20 || r == 0x7f || (r >= 0x80 && r < 0xa0) {
+			return fmt.Errorf("%w: %s %q contains a control character", ErrInvalidID, what, s)
+		}
+		if strings.ContainsRune(forbidden, r) {
+			return fmt.Errorf("%w: %s %q contains %q", ErrInvalidID, what, s, r)
+		}
+	}
+	return nil
+}
+
+// Lock holds the keys and channel of one lock name. All share the hash tag
+// {name} and one backing string, so building them costs one allocation.
+type Lock struct {
+	Lock, Fence, Queue, QueueInfo, Wake string
+}
+
+// ForLock builds the keys of lock name under prefix. prefix and name must
+// have been validated.
+func ForLock(prefix, name string) Lock {
+	var b strings.Builder
+	base := len(prefix) + len(name) + 4 // "<prefix>:{<name>}:"
+	b.Grow(5*base + len("lockfencelockqlockqiwake"))
+	var k Lock
+	var offs [6]int
+	for i, suffix := range [5]string{"lock", "fence", "lockq", "lockqi", "wake"} {
+		offs[i] = b.Len()
+		b.WriteString(prefix)
+		b.WriteString(":{")
+		b.WriteString(name)
+		b.WriteString("}:")
+		b.WriteString(suffix)
+	}
+	s := b.String()
+	offs[5] = len(s)
+	k.Lock, k.Fence, k.Queue, k.QueueInfo, k.Wake =
+		s[offs[0]:offs[1]], s[offs[1]:offs[2]], s[offs[2]:offs[3]], s[offs[3]:offs[4]], s[offs[4]:offs[5]]
+	return k
+}
+
+// Tag returns "<prefix>:{<id>}:", the common beginning of every key of id.
+func Tag(prefix, id string) string {
+	return prefix + ":{" + id + "}:"
+}
+
+// TagOf returns the hash tag of a key built by this package (the text between
+// the first '{' and the following '}'), or "" if key has none.
+func TagOf(key string) string {
+	i := strings.IndexByte(key, '{')
+	if i < 0 {
+		return ""
+	}
+	j := strings.IndexByte(key[i+1:], '}')
+	if j <= 0 {
+		return ""
+	}
+	return key[i+1 : i+1+j]
+}

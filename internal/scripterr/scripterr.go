@@ -1,0 +1,53 @@
+// Package scripterr classifies the error replies of fencekit's Lua scripts.
+//
+// Scripts fail with replies of the form "FENCEKIT_<CODE> <detail>" (see
+// package scripts/lua). rueidis returns them as *rueidis.RedisError values,
+// which must be recognised before they are wrapped: rueidis.IsRedisErr uses
+// a type assertion and does not see through wrapping.
+package scripterr
+
+import (
+	"errors"
+	"strings"
+
+	"github.com/redis/rueidis"
+)
+
+// Codes used by the scripts.
+const (
+	BadArg    = "BADARG"
+	Corrupt   = "CORRUPT"
+	Stale     = "STALE"
+	NotHolder = "NOT_HOLDER"
+)
+
+// ErrCorrupt reports a key holding data that fencekit did not write.
+var ErrCorrupt = errors.New("fencekit: corrupt data")
+
+// ErrProtocol reports a script reply of an unexpected shape or type: a
+// different script answered under the same SHA-1, or a proxy mangled it.
+var ErrProtocol = errors.New("fencekit: unexpected script reply")
+
+// Parse returns the code and detail of a fencekit error reply. ok is false
+// for nil, for transport errors and for other Redis errors.
+func Parse(err error) (code, detail string, ok bool) {
+	rerr, isRedis := rueidis.IsRedisErr(err)
+	if !isRedis {
+		return "", "", false
+	}
+	msg := rerr.Error()
+	rest, found := strings.CutPrefix(msg, "FENCEKIT_")
+	if !found {
+		return "", "", false
+	}
+	code, detail, _ = strings.Cut(rest, " ")
+	return code, detail, true
+}
+
+// IsRedis reports whether err is an error reply from the server (as opposed
+// to a transport error or a context error). Redis nil replies are not errors
+// here.
+func IsRedis(err error) bool {
+	_, ok := rueidis.IsRedisErr(err)
+	return ok && !rueidis.IsRedisNil(err)
+}

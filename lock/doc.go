@@ -1,0 +1,54 @@
+// Package lock provides leases on Redis that mint monotonic fencing tokens.
+//
+// A [Locker] acquires a [Lock] on a name with one Lua script run
+// ([Locker.TryAcquire] does not wait, [Locker.Acquire] waits in a FIFO
+// queue). Each acquisition gets a [fencing.Token] minted inside the script as
+//
+//	token = max(previous token + 1, server TIME in microseconds)
+//
+// so tokens grow with every acquisition and keep growing when the counter is
+// lost: a Redis restart without persistence, a deleted key, or a failover to
+// a replica that missed the last grants (as long as server clocks do not
+// step back by more than the gap). Pass [Lock.Token] to every write the lock
+// guards: the statestore package checks it inside the write's own script,
+// and [fencing.Guard] or [fencing.ExecFenced] check it elsewhere.
+//
+// A lease alone never makes a write safe: the holder can pause past its
+// TTL. The Lock therefore reports the end of its lease as early as it can
+// (Done, Context, Err, OnLost), judged by the holder's own monotonic clock,
+// and a renewal ([Lock.Refresh] or the AutoRefresh watchdog) never brings an
+// expired lease back. The token is what keeps a holder that missed all that
+// from corrupting state.
+//
+// # Keys
+//
+// Every key of a lock name shares the hash tag {name}, so each script runs
+// on one Redis Cluster slot:
+//
+//	<prefix>:{<name>}:lock    "<token>|<acquired at ms>|<owner>|<attempt>", PX ttl
+//	<prefix>:{<name>}:fence   highest token issued, PX FenceTTL
+//	<prefix>:{<name>}:lockq   wait queue (zset), <prefix>:{<name>}:lockqi its details
+//	<prefix>:{<name>}:wake    pub/sub channel announcing hand-offs
+//
+// A session guarded by the statestore package uses its session id as the
+// lock name, so its state keys share the lock's slot.
+//
+// # Waiting and hand-off
+//
+// Waiters queue in Redis in arrival order. Whoever frees the lock passes it
+// to the longest-waiting live waiter with a new token inside the same
+// script; a waiter in the same Locker is handed the lease in memory, others
+// hear of it by pub/sub, and every waiter also looks again at least every
+// RetryInterval (and when the holder's lease ends), so no notice can be
+// missed for long. Client-side caching is not needed: clients of miniredis
+// and of servers without CLIENT TRACKING work the same way.
+//
+// # Errors
+//
+// [ErrNotAcquired] ([*NotAcquiredError]) means someone else holds the lock;
+// [ErrLockLost] ([*LostError], which also matches [fencing.ErrNotHolder])
+// means a lease ended without Release; [ErrNotReplicated] reports too few
+// WAIT acknowledgements with Options.MinReplicas; bad names match
+// [ErrInvalidName]. Redis and transport errors are returned wrapped with the
+// lock name, so errors.As finds a *rueidis.RedisError.
+package lock

@@ -1,0 +1,372 @@
+package lock
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"sync"
+	"time"
+
+	"github.com/redis/rueidis"
+
+	"github.com/fencekit/fencekit/fencing"
+	"github.com/fencekit/fencekit/internal/keys"
+	"github.com/fencekit/fencekit/scripts/lua"
+)
+
+// Lock is a held lease on a name, with its fencing token. Pass Token to
+// every write the lock guards; fenced stores reject writes from older
+// tokens even when a paused holder wakes up believing it still holds the lock.
+//
+// The holder judges the lease by its own monotonic clock: from the moment the
+// acquiring request was sent, minus 1% for clock-rate drift. Done, Context and
+// Err report the end of the lease, whatever the cause. A Lock is safe for
+// concurrent use.
+type Lock struct {
+	locker     *Locker
+	name       string
+	keys       keys.Lock
+	holder     string
+	token      fencing.Token
+	acquiredAt int64 // ms since the epoch on the server clock; 0 if unknown
+
+	mu       sync.Mutex
+	deadline time.Time // end of the lease by the local monotonic clock
+	err      error     // nil while held
+	done     chan struct{}
+	ctx      context.Context
+	cancel   context.CancelCauseFunc
+	timer    *time.Timer   // fires at deadline once someone watches
+	stopDog  chan struct{} // closed to stop the watchdog
+	released bool
+	relErr   error
+}
+
+func (l *Locker) newLock(name string, k keys.Lock, holder string, token fencing.Token, at int64, base time.Time, ttl time.Duration) *Lock {
+	lk := &Lock{
+		locker:     l,
+		name:       name,
+		keys:       k,
+		holder:     holder,
+		token:      token,
+		acquiredAt: at,
+		deadline:   base.Add(ttl - ttl/100),
+	}
+	if l.opts.AutoRefresh || l.opts.OnLost != nil {
+		lk.mu.Lock()
+		lk.armLocked()
+		lk.mu.Unlock()
+	}
+	if l.opts.AutoRefresh {
+		lk.stopDog = make(chan struct{})
+		go lk.watchdog()
+	}
+	return lk
+}
+
+// Name returns the lock name.
+func (lk *Lock) Name() string { return lk.name }
+
+// Token returns the fencing token of this acquisition.
+func (lk *Lock) Token() fencing.Token { return lk.token }
+
+// Owner returns the Options.Owner of the Locker that acquired the lock.
+func (lk *Lock) Owner() string {
+	o, _, _ := cutHolder(lk.holder)
+	return o
+}
+
+// AcquiredAt returns when the lock was granted, by the server's clock, or the
+// zero time when the lock was handed over in memory by another holder of the
+// same Locker (see Inspect for the server's record).
+func (lk *Lock) AcquiredAt() time.Time {
+	if lk.acquiredAt == 0 {
+		return time.Time{}
+	}
+	return time.UnixMilli(lk.acquiredAt)
+}
+
+// Deadline returns the end of the lease by the holder's monotonic clock.
+func (lk *Lock) Deadline() time.Time {
+	lk.mu.Lock()
+	defer lk.mu.Unlock()
+	return lk.deadline
+}
+
+// TTL returns the time left on the lease by the holder's clock, 0 once the
+// lock is lost or released.
+func (lk *Lock) TTL() time.Duration {
+	if lk.Err() != nil {
+		return 0
+	}
+	lk.mu.Lock()
+	defer lk.mu.Unlock()
+	return max(time.Until(lk.deadline), 0)
+}
+
+// Err returns nil while the lease lasts, [ErrReleased] after Release, and a
+// [*LostError] (matching [ErrLockLost] and [fencing.ErrNotHolder]) once it
+// was lost.
+func (lk *Lock) Err() error {
+	lk.mu.Lock()
+	if lk.err == nil && !time.Now().Before(lk.deadline) {
+		lk.mu.Unlock()
+		lk.lose(&LostError{Name: lk.name, Token: lk.token, Cause: CauseExpired})
+		lk.mu.Lock()
+	}
+	defer lk.mu.Unlock()
+	return lk.err
+}
+
+// Done returns a channel that is closed when the lease ends: lost, expired
+// by the holder's clock, or released.
+func (lk *Lock) Done() <-chan struct{} {
+	lk.mu.Lock()
+	defer lk.mu.Unlock()
+	if lk.done == nil {
+		lk.done = make(chan struct{})
+		if lk.err != nil {
+			close(lk.done)
+		}
+		lk.armLocked()
+	}
+	return lk.done
+}
+
+// Context returns a context that is cancelled when the lease ends, with
+// [Lock.Err] as its cause (context.Cause). Derive the contexts of work done
+// under the lock from it.
+func (lk *Lock) Context() context.Context {
+	lk.mu.Lock()
+	defer lk.mu.Unlock()
+	if lk.ctx == nil {
+		lk.ctx, lk.cancel = context.WithCancelCause(context.Background())
+		if lk.err != nil {
+			lk.cancel(lk.err)
+		}
+		lk.armLocked()
+	}
+	return lk.ctx
+}
+
+// armLocked starts the timer that ends the lease at its deadline.
+func (lk *Lock) armLocked() {
+	if lk.timer != nil || lk.err != nil {
+		return
+	}
+	lk.timer = time.AfterFunc(time.Until(lk.deadline), lk.expire)
+}
+
+func (lk *Lock) expire() {
+	lk.mu.Lock()
+	if lk.err != nil {
+		lk.mu.Unlock()
+		return
+	}
+	if d := time.Until(lk.deadline); d > 0 { // renewed meanwhile
+		lk.timer.Reset(d)
+		lk.mu.Unlock()
+		return
+	}
+	lk.mu.Unlock()
+	lk.lose(&LostError{Name: lk.name, Token: lk.token, Cause: CauseExpired})
+}
+
+// lose ends the lease with err (a *LostError or ErrReleased); only the first
+// call has an effect. OnLost runs for losses, not releases.
+func (lk *Lock) lose(err error) {
+	lk.mu.Lock()
+	if lk.err != nil {
+		lk.mu.Unlock()
+		return
+	}
+	lk.err = err
+	if lk.done != nil {
+		close(lk.done)
+	}
+	if lk.cancel != nil {
+		lk.cancel(err)
+	}
+	if lk.timer != nil {
+		lk.timer.Stop()
+	}
+	if lk.stopDog != nil {
+		close(lk.stopDog)
+	}
+	lk.mu.Unlock()
+	if cb := lk.locker.opts.OnLost; cb != nil && err != ErrReleased {
+		cb(lk, err)
+	}
+}
+
+// extend moves the deadline to base+ttl (never backwards).
+func (lk *Lock) extend(base time.Time, ttl time.Duration) {
+	lk.mu.Lock()
+	defer lk.mu.Unlock()
+	if d := base.Add(ttl - ttl/100); d.After(lk.deadline) {
+		lk.deadline = d
+		if lk.timer != nil && lk.err == nil {
+			lk.timer.Reset(time.Until(d))
+		}
+	}
+}
+
+// Refresh extends the lease to a full TTL from now, in one round trip. It
+// never brings back a lost lease: once the lock is lost or released it
+// returns that error without contacting Redis, and when Redis no longer
+// names this holder and token it ends the lease and returns a [*LostError]
+// (CauseGone or CauseTaken). Transport and context errors leave the lease as
+// it was; with MinReplicas, too few acknowledgements return
+// [ErrNotReplicated] (the lease was extended on the primary).
+func (lk *Lock) Refresh(ctx context.Context) error {
+	if err := lk.Err(); err != nil {
+		return err
+	}
+	l := lk.locker
+	keyv := [1]string{lk.keys.Lock}
+	argv := [3]string{lk.holder, lk.token.String(), l.ttlArg}
+	sent := time.Now()
+	var res rueidis.RedisResult
+	var acked int64
+	if l.opts.MinReplicas > 0 {
+		var err error
+		res, acked, err = lua.Refresh.ExecWait(ctx, l.client, keyv[:], argv[:], l.opts.MinReplicas, l.opts.ReplicaTimeout)
+		if err != nil && res.Error() == nil {
+			return scriptError("refresh", lk.name, err)
+		}
+	} else {
+		res = lua.Refresh.Exec(ctx, l.client, keyv[:], argv[:])
+	}
+	arr, err := res.ToArray()
+	if err != nil {
+		return scriptError("refresh", lk.name, err)
+	}
+	if len(arr) == 0 {
+		return fmt.Errorf("%w: refresh.lua returned nothing", ErrProtocol)
+	}
+	status, err := arr[0].AsInt64()
+	if err != nil {
+		return fmt.Errorf("%w: refresh.lua: %v", ErrProtocol, err)
+	}
+	switch status {
+	case 1:
+		lk.extend(sent, l.opts.TTL)
+		if l.opts.MinReplicas > 0 && acked < int64(l.opts.MinReplicas) {
+			return &NotReplicatedError{Name: lk.name, Acked: acked, Want: l.opts.MinReplicas}
+		}
+		return nil
+	case 0:
+		lost := &LostError{Name: lk.name, Token: lk.token, Cause: CauseGone}
+		lk.lose(lost)
+		return lk.Err()
+	default:
+		lost := &LostError{Name: lk.name, Token: lk.token, Cause: CauseTaken}
+		if len(arr) >= 3 {
+			h, _ := arr[1].ToString()
+			t, _ := arr[2].ToString()
+			lost.Holder, _, _ = cutHolder(h)
+			lost.HolderToken, _ = fencing.ParseToken(t)
+		}
+		lk.lose(lost)
+		return lk.Err()
+	}
+}
+
+// watchdog renews the lease every RefreshInterval until the lock ends.
+// A failed renewal is retried every RefreshInterval/4; each renewal's
+// context ends with the lease, so a renewal can never outlive it.
+func (lk *Lock) watchdog() {
+	l := lk.locker
+	every := l.opts.RefreshInterval
+	t := time.NewTimer(every)
+	defer t.Stop()
+	var lastErr error
+	for {
+		select {
+		case <-lk.stopDog:
+			return
+		case <-t.C:
+		}
+		deadline := lk.Deadline()
+		if !time.Now().Before(deadline) {
+			if lastErr != nil {
+				lk.lose(&LostError{Name: lk.name, Token: lk.token, Cause: CauseRefreshFailed, Err: lastErr})
+			} else {
+				lk.lose(&LostError{Name: lk.name, Token: lk.token, Cause: CauseExpired})
+			}
+			return
+		}
+		ctx, cancel := context.WithDeadline(context.Background(), deadline)
+		err := lk.Refresh(ctx)
+		cancel()
+		switch {
+		case err == nil:
+			lastErr = nil
+			t.Reset(every)
+		case errors.Is(err, ErrLockLost), errors.Is(err, ErrReleased):
+			return
+		case errors.Is(err, ErrNotReplicated):
+			lastErr = nil
+			t.Reset(every)
+		default:
+			lastErr = err
+			if time.Now().Before(lk.Deadline()) {
+				t.Reset(min(every/4, time.Until(lk.Deadline())))
+			} else {
+				lk.lose(&LostError{Name: lk.name, Token: lk.token, Cause: CauseRefreshFailed, Err: lastErr})
+				return
+			}
+		}
+	}
+}
+
+// Release gives the lock up with a compare-and-delete on this holder and
+// token, in one round trip, and hands it to the next waiter if there is one.
+// It ends the lease (Done closes, Err reports ErrReleased) and stops the
+// watchdog.
+//
+// Release is idempotent and nil-safe: later calls return the first call's
+// result without contacting Redis. It returns nil when the lock was held
+// until the release, and the [*LostError] when the lease had been lost
+// before (by the holder's clock, or because Redis no longer named this
+// holder); the lock of another holder is never touched. A transport or
+// context error is returned as is and the next call tries again.
+func (lk *Lock) Release(ctx context.Context) error {
+	if lk == nil {
+		return nil
+	}
+	lk.mu.Lock()
+	if lk.released {
+		err := lk.relErr
+		lk.mu.Unlock()
+		return err
+	}
+	lk.mu.Unlock()
+	lostBefore := lk.Err()
+	r, err := lk.locker.runRelease(ctx, &lk.keys, lk.holder, lk.token.String())
+	if err != nil {
+		return scriptError("release", lk.name, err)
+	}
+	var result error
+	switch {
+	case lostBefore != nil && lostBefore != ErrReleased:
+		result = lostBefore
+	case r.status == 1:
+		result = nil
+	case r.status == 0:
+		result = &LostError{Name: lk.name, Token: lk.token, Cause: CauseGone}
+	default:
+		owner, _, _ := cutHolder(r.next)
+		result = &LostError{Name: lk.name, Token: lk.token, Cause: CauseTaken, Holder: owner, HolderToken: r.token}
+	}
+	if result != nil {
+		lk.lose(result)
+	}
+	lk.lose(ErrReleased) // no-op when lost above
+	lk.mu.Lock()
+	defer lk.mu.Unlock()
+	if !lk.released {
+		lk.released, lk.relErr = true, result
+	}
+	return lk.relErr
+}

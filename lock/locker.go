@@ -1,0 +1,424 @@
+package lock
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"strconv"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/redis/rueidis"
+
+	"github.com/fencekit/fencekit/fencing"
+	"github.com/fencekit/fencekit/internal/keys"
+	"github.com/fencekit/fencekit/internal/scripterr"
+	"github.com/fencekit/fencekit/scripts/lua"
+)
+
+// Locker acquires fenced locks on one Redis deployment. It is safe for
+// concurrent use; one Locker per process is enough.
+type Locker struct {
+	client rueidis.Client
+	opts   Options
+
+	// holderPrefix is "<owner>|<locker id>."; a holder is the prefix plus a
+	// per-acquisition sequence number, unique across processes.
+	holderPrefix string
+	seq          atomic.Uint64
+
+	ttlArg, leaseArg, fenceTTLArg, pubArg string
+	validity                              time.Duration // lease minus drift allowance
+
+	mu      sync.Mutex
+	waiters map[string]*waiter  // holder -> blocked Acquire call
+	subs    map[string]*wakeSub // lock name -> hand-off subscription
+	closed  bool
+	closeCh chan struct{}
+	wg      sync.WaitGroup // subscription goroutines
+}
+
+// New returns a Locker that runs its scripts on client. The client is not
+// closed by the Locker. It returns [ErrNilClient] for a nil client and an
+// error matching [ErrInvalidOptions] for invalid options.
+//
+// Clients connected to servers without CLIENT TRACKING (miniredis, some
+// managed services) need rueidis' DisableCache option; the Locker needs no
+// client-side caching: waiters are woken by a FIFO hand-off (see Acquire).
+func New(client rueidis.Client, opts Options) (*Locker, error) {
+	if client == nil {
+		return nil, ErrNilClient
+	}
+	if err := opts.Validate(); err != nil {
+		return nil, err
+	}
+	o := opts.withDefaults()
+	var id [4]byte
+	if _, err := rand.Read(id[:]); err != nil {
+		return nil, fmt.Errorf("lock: locker id: %w", err)
+	}
+	l := &Locker{
+		client:       client,
+		opts:         o,
+		holderPrefix: o.Owner + "|" + hex.EncodeToString(id[:]) + ".",
+		ttlArg:       strconv.FormatInt(o.TTL.Milliseconds(), 10),
+		leaseArg:     strconv.FormatInt((4 * o.RetryInterval).Milliseconds(), 10),
+		fenceTTLArg:  "0",
+		pubArg:       "P",
+		validity:     o.TTL - o.TTL/100,
+		waiters:      make(map[string]*waiter),
+		subs:         make(map[string]*wakeSub),
+		closeCh:      make(chan struct{}),
+	}
+	if o.FenceTTL > 0 {
+		l.fenceTTLArg = strconv.FormatInt(o.FenceTTL.Milliseconds(), 10)
+	}
+	if client.Mode() == rueidis.ClientModeCluster {
+		l.pubArg = "S" // sharded pub/sub stays on the slot's shard
+	}
+	return l, nil
+}
+
+// Options returns the options in effect, defaults filled in.
+func (l *Locker) Options() Options { return l.opts }
+
+// Close stops the Locker's background work: pending Acquire calls return
+// [ErrClosed] after giving up their place in the queue, and hand-off
+// subscriptions end. Locks already held stay valid (and keep renewing)
+// until released or lost. Close is idempotent and nil-safe.
+func (l *Locker) Close() error {
+	if l == nil {
+		return nil
+	}
+	l.mu.Lock()
+	if !l.closed {
+		l.closed = true
+		close(l.closeCh)
+		for name, s := range l.subs {
+			s.stop()
+			delete(l.subs, name)
+		}
+	}
+	l.mu.Unlock()
+	l.wg.Wait()
+	return nil
+}
+
+func (l *Locker) isClosed() bool {
+	select {
+	case <-l.closeCh:
+		return true
+	default:
+		return false
+	}
+}
+
+func (l *Locker) newHolder() string {
+	n := l.seq.Add(1)
+	b := make([]byte, 0, len(l.holderPrefix)+13)
+	b = append(b, l.holderPrefix...)
+	b = strconv.AppendUint(b, n, 36)
+	return string(b)
+}
+
+// isLocal reports whether holder was issued by this Locker.
+func (l *Locker) isLocal(holder string) bool {
+	return len(holder) > len(l.holderPrefix) && holder[:len(l.holderPrefix)] == l.holderPrefix
+}
+
+// acquireReply is the decoded reply of acquire.lua.
+type acquireReply struct {
+	granted bool
+	token   fencing.Token
+	pttl    time.Duration
+	at      int64  // acquired at, ms since the epoch (server clock)
+	holder  string // the other holder, when !granted
+	acked   int64  // replicas acknowledging, with MinReplicas
+	sent    time.Time
+}
+
+func (l *Locker) runAcquire(ctx context.Context, k *keys.Lock, holder string, wait bool) (acquireReply, error) {
+	waitArg, touch := "0", "0"
+	if wait {
+		waitArg = "1"
+	}
+	durable := l.opts.MinReplicas > 0
+	if durable {
+		touch = "1"
+	}
+	keyv := [4]string{k.Lock, k.Fence, k.Queue, k.QueueInfo}
+	argv := [9]string{holder, l.ttlArg, waitArg, l.leaseArg, l.fenceTTLArg, k.Wake, l.pubArg, l.holderPrefix, touch}
+	var r acquireReply
+	var res rueidis.RedisResult
+	r.sent = time.Now()
+	if durable {
+		var err error
+		res, r.acked, err = lua.Acquire.ExecWait(ctx, l.client, keyv[:], argv[:], l.opts.MinReplicas, l.opts.ReplicaTimeout)
+		if err != nil && res.Error() == nil {
+			return r, err
+		}
+	} else {
+		res = lua.Acquire.Exec(ctx, l.client, keyv[:], argv[:])
+	}
+	arr, err := res.ToArray()
+	if err != nil {
+		return r, err
+	}
+	if len(arr) < 4 {
+		return r, fmt.Errorf("%w: acquire.lua returned %d elements", ErrProtocol, len(arr))
+	}
+	status, err1 := arr[0].AsInt64()
+	tok, err2 := arr[1].ToString()
+	pttl, err3 := arr[2].AsInt64()
+	at, err4 := arr[3].AsInt64()
+	if err := errors.Join(err1, err2, err3, err4); err != nil {
+		return r, fmt.Errorf("%w: acquire.lua: %v", ErrProtocol, err)
+	}
+	if r.token, err = fencing.ParseToken(tok); err != nil {
+		return r, fmt.Errorf("%w: acquire.lua: %v", ErrProtocol, err)
+	}
+	r.granted, r.pttl, r.at = status == 1, time.Duration(pttl)*time.Millisecond, at
+	if !r.granted {
+		if len(arr) < 5 {
+			return r, fmt.Errorf("%w: acquire.lua returned no holder", ErrProtocol)
+		}
+		if r.holder, err = arr[4].ToString(); err != nil {
+			return r, fmt.Errorf("%w: acquire.lua: %v", ErrProtocol, err)
+		}
+		if l.isLocal(r.holder) {
+			// The lock may just have been handed to one of our waiters
+			// (hand-offs to local holders are not announced). Delivering
+			// is safe even if it was not: the lease is measured from
+			// our send time with the remaining TTL the script saw.
+			l.deliver(r.holder, grant{token: r.token, base: r.sent, ttl: r.pttl,
+				replicated: !durable || (wait && r.acked >= int64(l.opts.MinReplicas))})
+		}
+	}
+	return r, nil
+}
+
+// releaseReply is the decoded reply of release.lua.
+type releaseReply struct {
+	status int64 // 1 released, 0 no record, -1 another holder
+	next   string
+	token  fencing.Token
+	ttl    time.Duration // the next holder's lease (status >= 0) or the other holder's pttl (status -1)
+	acked  int64
+}
+
+// runRelease releases (token != "0") or abandons (token == "0") holder's
+// claim on k and hands the lock over to the next waiter if there is one.
+func (l *Locker) runRelease(ctx context.Context, k *keys.Lock, holder, token string) (releaseReply, error) {
+	keyv := [4]string{k.Lock, k.Fence, k.Queue, k.QueueInfo}
+	argv := [6]string{holder, token, l.fenceTTLArg, k.Wake, l.pubArg, l.holderPrefix}
+	var r releaseReply
+	var res rueidis.RedisResult
+	sent := time.Now()
+	if l.opts.MinReplicas > 0 {
+		var err error
+		res, r.acked, err = lua.Release.ExecWait(ctx, l.client, keyv[:], argv[:], l.opts.MinReplicas, l.opts.ReplicaTimeout)
+		if err != nil && res.Error() == nil {
+			return r, err
+		}
+	} else {
+		res = lua.Release.Exec(ctx, l.client, keyv[:], argv[:])
+	}
+	arr, err := res.ToArray()
+	if err != nil {
+		return r, err
+	}
+	if len(arr) != 4 {
+		return r, fmt.Errorf("%w: release.lua returned %d elements", ErrProtocol, len(arr))
+	}
+	status, err1 := arr[0].AsInt64()
+	next, err2 := arr[1].ToString()
+	tok, err3 := arr[2].ToString()
+	ttl, err4 := arr[3].AsInt64()
+	if err := errors.Join(err1, err2, err3, err4); err != nil {
+		return r, fmt.Errorf("%w: release.lua: %v", ErrProtocol, err)
+	}
+	r.status, r.next, r.ttl = status, next, time.Duration(ttl)*time.Millisecond
+	if tok != "" {
+		if r.token, err = fencing.ParseToken(tok); err != nil {
+			return r, fmt.Errorf("%w: release.lua: %v", ErrProtocol, err)
+		}
+	}
+	if r.status >= 0 && r.next != "" && l.isLocal(r.next) {
+		// The script skipped the pub/sub notice for our own waiter: hand
+		// the lock over in memory. The lease began after sent.
+		l.deliver(r.next, grant{token: r.token, base: sent, ttl: r.ttl, replicated: l.opts.MinReplicas == 0 || r.acked >= int64(l.opts.MinReplicas)})
+	}
+	return r, nil
+}
+
+// abandon gives up whatever holder may hold or wait for on k, on a fresh
+// context: the caller's may be done. Errors are dropped; the lease then
+// expires by itself.
+func (l *Locker) abandon(k *keys.Lock, holder string) {
+	ctx, cancel := context.WithTimeout(context.Background(), l.cleanupTimeout())
+	defer cancel()
+	_, _ = l.runRelease(ctx, k, holder, "0")
+}
+
+func (l *Locker) cleanupTimeout() time.Duration {
+	return min(l.opts.TTL, time.Second)
+}
+
+// TryAcquire takes the lock name if it is free, in one round trip, and
+// returns its handle. It does not wait: if the lock is held, or free but
+// promised to a waiter queued in Acquire, it returns a [*NotAcquiredError]
+// (matching [ErrNotAcquired]) naming the holder. It returns an error
+// matching [ErrInvalidName] for a bad name, [ErrNotReplicated] when
+// MinReplicas are not reached (the lock is given back), [ErrClosed] after
+// Close, and Redis or context errors otherwise. When the outcome is unknown
+// (a timeout after the script was sent), TryAcquire gives back whatever the
+// attempt may have taken before it returns.
+func (l *Locker) TryAcquire(ctx context.Context, name string) (*Lock, error) {
+	if err := keys.ValidateID(name); err != nil {
+		return nil, fmt.Errorf("lock: %w", err)
+	}
+	if l.isClosed() {
+		return nil, ErrClosed
+	}
+	k := keys.ForLock(l.opts.Prefix, name)
+	holder := l.newHolder()
+	r, err := l.runAcquire(ctx, &k, holder, false)
+	if err != nil {
+		if !scripterr.IsRedis(err) {
+			l.abandon(&k, holder)
+		}
+		return nil, scriptError("acquire", name, err)
+	}
+	if !r.granted {
+		return nil, l.notAcquired(name, r)
+	}
+	if err := l.checkReplicated(name, &k, holder, r.acked); err != nil {
+		return nil, err
+	}
+	return l.newLock(name, k, holder, r.token, r.at, r.sent, r.pttl), nil
+}
+
+func (l *Locker) notAcquired(name string, r acquireReply) *NotAcquiredError {
+	owner, _, _ := cutHolder(r.holder)
+	return &NotAcquiredError{Name: name, Owner: owner, Token: r.token, TTL: r.pttl}
+}
+
+func (l *Locker) checkReplicated(name string, k *keys.Lock, holder string, acked int64) error {
+	if l.opts.MinReplicas == 0 || acked >= int64(l.opts.MinReplicas) {
+		return nil
+	}
+	l.abandon(k, holder)
+	return &NotReplicatedError{Name: name, Acked: acked, Want: l.opts.MinReplicas}
+}
+
+// cutHolder splits a holder "<owner>|<attempt>".
+func cutHolder(h string) (owner, attempt string, ok bool) {
+	for i := len(h) - 1; i >= 0; i-- {
+		if h[i] == '|' {
+			return h[:i], h[i+1:], true
+		}
+	}
+	return h, "", false
+}
+
+// Info describes a lock, as read by [Locker.Inspect].
+type Info struct {
+	Name string
+	// Held is false when nobody holds the lock; the holder fields are zero then.
+	Held bool
+	// Owner is the holder's Options.Owner.
+	Owner string
+	// Token is the holder's fencing token.
+	Token fencing.Token
+	// AcquiredAt is when the holder was granted the lock (server clock).
+	AcquiredAt time.Time
+	// TTL is the holder's remaining lease on the server.
+	TTL time.Duration
+	// Fence is the highest token issued for the name (0 if forgotten).
+	Fence fencing.Token
+	// Waiters counts entries in the wait queue (some may be stale).
+	Waiters int64
+}
+
+// Inspect reads the state of lock name in one round trip. It returns an
+// error matching [ErrInvalidName] for a bad name, [ErrCorrupt] when the lock
+// key holds something fencekit did not write, and Redis or context errors.
+func (l *Locker) Inspect(ctx context.Context, name string) (Info, error) {
+	info := Info{Name: name}
+	if err := keys.ValidateID(name); err != nil {
+		return info, fmt.Errorf("lock: %w", err)
+	}
+	k := keys.ForLock(l.opts.Prefix, name)
+	arr, err := lua.Inspect.Exec(ctx, l.client, []string{k.Lock, k.Fence, k.Queue}, nil).ToArray()
+	if err != nil {
+		return info, scriptError("inspect", name, err)
+	}
+	if len(arr) != 4 {
+		return info, fmt.Errorf("%w: inspect.lua returned %d elements", ErrProtocol, len(arr))
+	}
+	rec, err1 := arr[0].ToString()
+	pttl, err2 := arr[1].AsInt64()
+	fence, err3 := arr[2].ToString()
+	waiters, err4 := arr[3].AsInt64()
+	if err := errors.Join(err1, err2, err3, err4); err != nil {
+		return info, fmt.Errorf("%w: inspect.lua: %v", ErrProtocol, err)
+	}
+	info.Waiters = waiters
+	if fence != "" {
+		if info.Fence, err = fencing.ParseToken(fence); err != nil {
+			return info, fmt.Errorf("%w: lock %q: fence %q", ErrCorrupt, name, fence)
+		}
+	}
+	if rec == "" {
+		return info, nil
+	}
+	r, err := ParseRecord(rec)
+	if err != nil {
+		return info, fmt.Errorf("%w: lock %q: %v", ErrCorrupt, name, err)
+	}
+	info.Held, info.Owner, info.Token, info.AcquiredAt = true, r.Owner, r.Token, r.AcquiredAt
+	info.TTL = time.Duration(pttl) * time.Millisecond
+	return info, nil
+}
+
+// Record is a decoded lock record, the value stored at a lock key.
+type Record struct {
+	Token      fencing.Token
+	AcquiredAt time.Time
+	Owner      string
+	Attempt    string
+}
+
+// ParseRecord decodes a lock record "<token>|<acquired at ms>|<owner>|<attempt>".
+// It is exported for tools that read lock keys directly.
+func ParseRecord(s string) (Record, error) {
+	var r Record
+	tok, rest, ok1 := cut(s)
+	at, holder, ok2 := cut(rest)
+	owner, attempt, ok3 := cutHolder(holder)
+	if !ok1 || !ok2 || !ok3 || owner == "" || attempt == "" {
+		return r, fmt.Errorf("malformed lock record %q", s)
+	}
+	var err error
+	if r.Token, err = fencing.ParseToken(tok); err != nil {
+		return r, err
+	}
+	ms, err := strconv.ParseInt(at, 10, 64)
+	if err != nil || ms < 0 {
+		return r, fmt.Errorf("malformed lock record %q", s)
+	}
+	r.AcquiredAt, r.Owner, r.Attempt = time.UnixMilli(ms), owner, attempt
+	return r, nil
+}
+
+func cut(s string) (before, after string, ok bool) {
+	for i := 0; i < len(s); i++ {
+		if s[i] == '|' {
+			return s[:i], s[i+1:], true
+		}
+	}
+	return s, "", false
+}

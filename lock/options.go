@@ -1,0 +1,168 @@
+package lock
+
+import (
+	"errors"
+	"fmt"
+	"os"
+	"time"
+
+	"github.com/fencekit/fencekit/internal/keys"
+)
+
+// Defaults applied by [New] to zero fields of [Options].
+const (
+	DefaultPrefix        = "fencekit"
+	DefaultTTL           = 10 * time.Second
+	DefaultRetryInterval = 100 * time.Millisecond
+	DefaultFenceTTL      = 24 * time.Hour
+	DefaultReplicaWait   = time.Second
+)
+
+// MinTTL is the shortest lease [Options.Validate] accepts.
+const MinTTL = 10 * time.Millisecond
+
+// Options configures a [Locker]. The zero value is valid: every zero field
+// takes the default named in its comment.
+type Options struct {
+	// Prefix is the first part of every key, "<Prefix>:{<name>}:lock".
+	// It may not contain ':', '{', '}' or '|'. Default: "fencekit".
+	Prefix string
+
+	// TTL is the lease: how long a lock stays held without a refresh.
+	// At least MinTTL, whole milliseconds. Default: 10s.
+	TTL time.Duration
+
+	// Owner names this process in lock records (shown by Inspect and the
+	// fencekit CLI): printable ASCII without spaces, '|', '{' or '}'.
+	// Default: "<hostname>-<pid>".
+	Owner string
+
+	// AutoRefresh starts a watchdog for every lock that extends the lease
+	// every RefreshInterval until the lock is released or lost. Default: off.
+	AutoRefresh bool
+
+	// RefreshInterval is the watchdog's period; it must be shorter than TTL.
+	// A failed renewal is retried every RefreshInterval/4 until the lease
+	// runs out. Default: TTL/3.
+	RefreshInterval time.Duration
+
+	// RetryInterval bounds how long a waiter in Acquire sleeps between two
+	// looks at the lock. Hand-offs are announced (directly to waiters of the
+	// same Locker, by pub/sub to others), so this only matters when a notice
+	// is lost; each sleep is drawn uniformly from [RetryInterval/2,
+	// RetryInterval] and is cut short when the holder's lease ends sooner.
+	// A waiter that stops polling for 4×RetryInterval loses its place in the
+	// queue. Default: 100ms.
+	RetryInterval time.Duration
+
+	// FenceTTL is how long the fence counter of a name is kept after its
+	// last acquisition. Tokens are time-seeded, so a lost counter does not
+	// make them go backwards; the TTL only bounds memory. A negative value
+	// keeps counters forever. Default: 24h.
+	FenceTTL time.Duration
+
+	// MinReplicas, when positive, makes every acquisition (and renewal)
+	// wait with WAIT until that many replicas acknowledged it; fewer
+	// acknowledgements within ReplicaTimeout give ErrNotReplicated (and an
+	// acquisition is given back). Default: 0, no waiting.
+	MinReplicas int
+
+	// ReplicaTimeout bounds the WAIT of MinReplicas. Default: 1s.
+	ReplicaTimeout time.Duration
+
+	// OnLost, if set, is called once when a lock is lost (its lease
+	// expired by the holder's own clock, a renewal found it gone or taken,
+	// or renewals kept failing until the lease ran out), including a loss
+	// that Release discovers; not after a successful Release. It runs on the goroutine that noticed the loss and must
+	// not block.
+	OnLost func(l *Lock, err error)
+}
+
+// ErrInvalidOptions reports an invalid [Options] field; the message names it.
+var ErrInvalidOptions = errors.New("lock: invalid options")
+
+// Validate reports the first invalid field of o, as an error matching
+// [ErrInvalidOptions]. Zero fields are valid (they take defaults).
+func (o Options) Validate() error {
+	bad := func(format string, args ...any) error {
+		return fmt.Errorf("%w: "+format, append([]any{ErrInvalidOptions}, args...)...)
+	}
+	if o.Prefix != "" {
+		if err := keys.ValidatePrefix(o.Prefix); err != nil {
+			return bad("Prefix: %v", err)
+		}
+	}
+	if o.Owner != "" {
+		if err := keys.ValidateToken("owner", o.Owner); err != nil {
+			return bad("Owner: %v", err)
+		}
+	}
+	switch {
+	case o.TTL < 0:
+		return bad("TTL %v is negative", o.TTL)
+	case o.TTL != 0 && o.TTL < MinTTL:
+		return bad("TTL %v is shorter than %v", o.TTL, MinTTL)
+	case o.TTL%time.Millisecond != 0:
+		return bad("TTL %v is not a whole number of milliseconds", o.TTL)
+	case o.RefreshInterval < 0:
+		return bad("RefreshInterval %v is negative", o.RefreshInterval)
+	case o.RetryInterval < 0:
+		return bad("RetryInterval %v is negative", o.RetryInterval)
+	case o.RetryInterval != 0 && o.RetryInterval < time.Millisecond:
+		return bad("RetryInterval %v is shorter than 1ms", o.RetryInterval)
+	case o.MinReplicas < 0:
+		return bad("MinReplicas %d is negative", o.MinReplicas)
+	case o.ReplicaTimeout < 0:
+		return bad("ReplicaTimeout %v is negative", o.ReplicaTimeout)
+	case o.FenceTTL > 0 && o.FenceTTL < time.Millisecond:
+		return bad("FenceTTL %v is shorter than 1ms", o.FenceTTL)
+	}
+	ttl := o.TTL
+	if ttl == 0 {
+		ttl = DefaultTTL
+	}
+	if o.RefreshInterval >= ttl {
+		return bad("RefreshInterval %v is not shorter than TTL %v", o.RefreshInterval, ttl)
+	}
+	if o.FenceTTL > 0 && o.FenceTTL < ttl {
+		return bad("FenceTTL %v is shorter than TTL %v", o.FenceTTL, ttl)
+	}
+	return nil
+}
+
+// withDefaults returns o with every zero field set to its default.
+func (o Options) withDefaults() Options {
+	if o.Prefix == "" {
+		o.Prefix = DefaultPrefix
+	}
+	if o.TTL == 0 {
+		o.TTL = DefaultTTL
+	}
+	if o.Owner == "" {
+		o.Owner = defaultOwner()
+	}
+	if o.RefreshInterval == 0 {
+		o.RefreshInterval = o.TTL / 3
+	}
+	if o.RetryInterval == 0 {
+		o.RetryInterval = DefaultRetryInterval
+	}
+	if o.FenceTTL == 0 {
+		o.FenceTTL = DefaultFenceTTL
+		if o.FenceTTL < o.TTL {
+			o.FenceTTL = o.TTL
+		}
+	}
+	if o.ReplicaTimeout == 0 {
+		o.ReplicaTimeout = DefaultReplicaWait
+	}
+	return o
+}
+
+func defaultOwner() string {
+	host, err := os.Hostname()
+	if err != nil || keys.ValidateToken("owner", host) != nil {
+		host = "host"
+	}
+	return fmt.Sprintf("%s-%d", host, os.Getpid())
+}

@@ -1,0 +1,80 @@
+-- release.lua: give up a lock (compare-and-delete) or stop waiting for it.
+--
+-- KEYS[1] lock record     KEYS[2] fence counter
+-- KEYS[3] wait queue      KEYS[4] wait queue info
+-- ARGV[1] holder "<owner>|<attempt>"
+-- ARGV[2] token the holder was granted, or "0" to match any token of this
+--         holder (used by a waiter that gives up: it may have been handed the
+--         lock after its last look)
+-- ARGV[3] fence counter ttl in ms ("0": no expiry)
+-- ARGV[4] pub/sub channel announcing hand-offs ("" for none)
+-- ARGV[5] "S" to announce with SPUBLISH (cluster), "P" with PUBLISH
+-- ARGV[6] holder prefix of the caller's process: hand-offs to holders with
+--         this prefix are not announced (the caller delivers them in memory)
+--
+-- The caller leaves the wait queue in every case. If the caller held the lock
+-- (or nobody does), the lock passes straight to the longest-waiting live
+-- waiter with a new token, announced on ARGV[4]; otherwise it is deleted.
+--
+-- Reply: {status, next_holder, next_token, next_ttl_ms}
+--   status 1: the caller held the lock and released it
+--   status 0: nobody held the lock (it expired or was already released)
+--   status -1: another holder holds it (next_* then describe that holder:
+--              {-1, holder, token, pttl_ms}); nothing was changed but the
+--              caller's queue entry
+--   next_* are "", "", 0 when the lock was not handed over.
+-- Errors: FENCEKIT_BADARG <arg>; FENCEKIT_CORRUPT <key>; WRONGTYPE. All are
+--         raised before the first write.
+-- Retryable: no. A retry after a lost reply reports status 0 or -1, and the
+--         caller cannot tell whether its lease had expired first.
+-- Include: lib_lock.lua
+
+local holder = ARGV[1]
+if not holder or not string.match(holder, '^[^|]+|[^|]+$') then
+  return redis.error_reply('FENCEKIT_BADARG holder')
+end
+local want = ARGV[2]
+if not want or not string.match(want, '^%d+$') then
+  return redis.error_reply('FENCEKIT_BADARG token')
+end
+local fence_ttl, e1 = fk_int(ARGV[3], 'fence_ttl')
+if not fence_ttl then return e1 end
+local wake, mode, local_prefix = ARGV[4] or '', ARGV[5] or 'P', ARGV[6] or ''
+
+local rec = redis.call('GET', KEYS[1])
+local status = 0
+if rec then
+  local tok, _, h = fk_record(rec)
+  if not tok then return redis.error_reply('FENCEKIT_CORRUPT lock ' .. KEYS[1]) end
+  if h ~= holder or (want ~= '0' and tok ~= want) then
+    local pttl = redis.call('PTTL', KEYS[1])
+    redis.call('HGET', KEYS[4], holder) -- type checks before the first write
+    redis.call('ZSCORE', KEYS[3], holder)
+    fk_dequeue(KEYS[3], KEYS[4], {holder})
+    return {-1, h, tok, pttl}
+  end
+  status = 1
+  if redis.call('EXISTS', KEYS[3]) == 0 then
+    redis.call('DEL', KEYS[1]) -- nobody waits: the common case, three commands
+    return {1, '', '', 0}
+  end
+end
+
+local fence_val, e2 = fk_fence(KEYS[2])
+if not fence_val then return e2 end
+local now_us, now_ms = fk_now()
+local head, head_ttl, dead, queued = fk_head(KEYS[3], KEYS[4], now_ms, holder)
+
+-- Every precondition holds; writes start here.
+if queued > 0 then
+  dead[#dead + 1] = holder
+  fk_dequeue(KEYS[3], KEYS[4], dead)
+end
+if head then
+  local tok = fk_grant(KEYS[1], KEYS[2], fence_val, fence_ttl, head, head_ttl, now_us, now_ms)
+  fk_dequeue(KEYS[3], KEYS[4], {head})
+  fk_announce(wake, mode, local_prefix, head)
+  return {status, head, tok, head_ttl}
+end
+if status == 1 then redis.call('DEL', KEYS[1]) end
+return {status, '', '', 0}
