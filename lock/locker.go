@@ -45,9 +45,11 @@ type Locker struct {
 // closed by the Locker. It returns [ErrNilClient] for a nil client and an
 // error matching [ErrInvalidOptions] for invalid options.
 //
-// Clients connected to servers without CLIENT TRACKING (miniredis, some
-// managed services) need rueidis' DisableCache option; the Locker needs no
-// client-side caching: waiters are woken by a FIFO hand-off (see Acquire).
+// The Locker needs no client-side caching: waiters are woken by a FIFO
+// hand-off (see Acquire). Clients of servers without CLIENT TRACKING need
+// rueidis' DisableCache option anyway. For miniredis also set AlwaysRESP2:
+// miniredis refuses every command on a RESP3 connection that has a
+// subscription, and waiters subscribe to hand-off notices.
 func New(client rueidis.Client, opts Options) (*Locker, error) {
 	if client == nil {
 		return nil, ErrNilClient

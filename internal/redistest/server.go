@@ -63,7 +63,9 @@ func (s *Server) Name() string {
 // For Mini and Redis the client is a single-node client (ForceSingleClient:
 // miniredis answers CLUSTER SLOTS, which would otherwise make rueidis build
 // a cluster client). Mini also sets DisableCache, because miniredis has no
-// CLIENT TRACKING; real servers keep rueidis' default client-side caching.
+// CLIENT TRACKING, and AlwaysRESP2, because miniredis refuses every command
+// on a RESP3 connection that has a subscription; real servers keep rueidis'
+// defaults.
 // Callers may change the returned options before creating a client.
 func (s *Server) ClientOption() rueidis.ClientOption {
 	opt := rueidis.ClientOption{
@@ -74,6 +76,7 @@ func (s *Server) ClientOption() rueidis.ClientOption {
 	switch s.Kind {
 	case Mini:
 		opt.DisableCache = true
+		opt.AlwaysRESP2 = true
 		opt.ForceSingleClient = true
 	case Redis:
 		opt.ForceSingleClient = true
