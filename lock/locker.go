@@ -169,27 +169,10 @@ func (l *Locker) runAcquire(ctx context.Context, k *keys.Lock, holder string, wa
 	if err != nil {
 		return r, err
 	}
-	if len(arr) < 4 {
-		return r, fmt.Errorf("%w: acquire.lua returned %d elements", ErrProtocol, len(arr))
+	if err := r.decode(arr); err != nil {
+		return r, err
 	}
-	status, err1 := arr[0].AsInt64()
-	tok, err2 := arr[1].ToString()
-	pttl, err3 := arr[2].AsInt64()
-	at, err4 := arr[3].AsInt64()
-	if err := errors.Join(err1, err2, err3, err4); err != nil {
-		return r, fmt.Errorf("%w: acquire.lua: %v", ErrProtocol, err)
-	}
-	if r.token, err = fencing.ParseToken(tok); err != nil {
-		return r, fmt.Errorf("%w: acquire.lua: %v", ErrProtocol, err)
-	}
-	r.granted, r.pttl, r.at = status == 1, time.Duration(pttl)*time.Millisecond, at
 	if !r.granted {
-		if len(arr) < 5 {
-			return r, fmt.Errorf("%w: acquire.lua returned no holder", ErrProtocol)
-		}
-		if r.holder, err = arr[4].ToString(); err != nil {
-			return r, fmt.Errorf("%w: acquire.lua: %v", ErrProtocol, err)
-		}
 		if l.isLocal(r.holder) {
 			// The lock may just have been handed to one of our waiters
 			// (hand-offs to local holders are not announced). Delivering
@@ -202,6 +185,38 @@ func (l *Locker) runAcquire(ctx context.Context, k *keys.Lock, holder string, wa
 	return r, nil
 }
 
+// decode fills r from the reply of acquire.lua:
+// {1, token, pttl, at} or {0, token, pttl, at, holder}.
+func (r *acquireReply) decode(arr []rueidis.RedisMessage) error {
+	if len(arr) < 4 {
+		return fmt.Errorf("%w: acquire.lua returned %d elements", ErrProtocol, len(arr))
+	}
+	status, err1 := arr[0].AsInt64()
+	tok, err2 := arr[1].ToString()
+	pttl, err3 := arr[2].AsInt64()
+	at, err4 := arr[3].AsInt64()
+	if err := errors.Join(err1, err2, err3, err4); err != nil {
+		return fmt.Errorf("%w: acquire.lua: %v", ErrProtocol, err)
+	}
+	var err error
+	if r.token, err = fencing.ParseToken(tok); err != nil {
+		return fmt.Errorf("%w: acquire.lua: %v", ErrProtocol, err)
+	}
+	if status != 0 && status != 1 {
+		return fmt.Errorf("%w: acquire.lua: status %d", ErrProtocol, status)
+	}
+	r.granted, r.pttl, r.at = status == 1, time.Duration(pttl)*time.Millisecond, at
+	if !r.granted {
+		if len(arr) < 5 {
+			return fmt.Errorf("%w: acquire.lua returned no holder", ErrProtocol)
+		}
+		if r.holder, err = arr[4].ToString(); err != nil {
+			return fmt.Errorf("%w: acquire.lua: %v", ErrProtocol, err)
+		}
+	}
+	return nil
+}
+
 // releaseReply is the decoded reply of release.lua.
 type releaseReply struct {
 	status int64 // 1 released, 0 no record, -1 another holder
@@ -209,6 +224,32 @@ type releaseReply struct {
 	token  fencing.Token
 	ttl    time.Duration // the next holder's lease (status >= 0) or the other holder's pttl (status -1)
 	acked  int64
+}
+
+// decode fills r from the reply of release.lua:
+// {status, next holder, next token, ttl}.
+func (r *releaseReply) decode(arr []rueidis.RedisMessage) error {
+	if len(arr) != 4 {
+		return fmt.Errorf("%w: release.lua returned %d elements", ErrProtocol, len(arr))
+	}
+	status, err1 := arr[0].AsInt64()
+	next, err2 := arr[1].ToString()
+	tok, err3 := arr[2].ToString()
+	ttl, err4 := arr[3].AsInt64()
+	if err := errors.Join(err1, err2, err3, err4); err != nil {
+		return fmt.Errorf("%w: release.lua: %v", ErrProtocol, err)
+	}
+	if status < -1 || status > 1 {
+		return fmt.Errorf("%w: release.lua: status %d", ErrProtocol, status)
+	}
+	r.status, r.next, r.ttl = status, next, time.Duration(ttl)*time.Millisecond
+	if tok != "" {
+		var err error
+		if r.token, err = fencing.ParseToken(tok); err != nil {
+			return fmt.Errorf("%w: release.lua: %v", ErrProtocol, err)
+		}
+	}
+	return nil
 }
 
 // runRelease releases (token != "0") or abandons (token == "0") holder's
@@ -232,21 +273,8 @@ func (l *Locker) runRelease(ctx context.Context, k *keys.Lock, holder, token str
 	if err != nil {
 		return r, err
 	}
-	if len(arr) != 4 {
-		return r, fmt.Errorf("%w: release.lua returned %d elements", ErrProtocol, len(arr))
-	}
-	status, err1 := arr[0].AsInt64()
-	next, err2 := arr[1].ToString()
-	tok, err3 := arr[2].ToString()
-	ttl, err4 := arr[3].AsInt64()
-	if err := errors.Join(err1, err2, err3, err4); err != nil {
-		return r, fmt.Errorf("%w: release.lua: %v", ErrProtocol, err)
-	}
-	r.status, r.next, r.ttl = status, next, time.Duration(ttl)*time.Millisecond
-	if tok != "" {
-		if r.token, err = fencing.ParseToken(tok); err != nil {
-			return r, fmt.Errorf("%w: release.lua: %v", ErrProtocol, err)
-		}
+	if err := r.decode(arr); err != nil {
+		return r, err
 	}
 	if r.status >= 0 && r.next != "" && l.isLocal(r.next) {
 		// The script skipped the pub/sub notice for our own waiter: hand
