@@ -22,6 +22,17 @@ func (e respError) Error() string { return string(e) }
 // arrays) are respError values. It needs no client library, so it works for
 // readiness probes and for talking to single cluster nodes.
 func rawDo(addr string, timeout time.Duration, args ...string) (any, error) {
+	out, err := rawPipeline(addr, timeout, args)
+	if err != nil {
+		return nil, err
+	}
+	return out[0], nil
+}
+
+// rawPipeline sends commands over one new RESP2 connection (so that, for
+// example, WAIT sees the connection's own writes) and returns their replies
+// as rawDo does; the first error reply ends it.
+func rawPipeline(addr string, timeout time.Duration, cmds ...[]string) ([]any, error) {
 	conn, err := net.DialTimeout("tcp", addr, timeout)
 	if err != nil {
 		return nil, err
@@ -31,21 +42,28 @@ func rawDo(addr string, timeout time.Duration, args ...string) (any, error) {
 		return nil, err
 	}
 	var b strings.Builder
-	fmt.Fprintf(&b, "*%d\r\n", len(args))
-	for _, a := range args {
-		fmt.Fprintf(&b, "$%d\r\n%s\r\n", len(a), a)
+	for _, args := range cmds {
+		fmt.Fprintf(&b, "*%d\r\n", len(args))
+		for _, a := range args {
+			fmt.Fprintf(&b, "$%d\r\n%s\r\n", len(a), a)
+		}
 	}
 	if _, err := io.WriteString(conn, b.String()); err != nil {
 		return nil, err
 	}
-	v, err := readReply(bufio.NewReader(conn))
-	if err != nil {
-		return nil, err
+	r := bufio.NewReader(conn)
+	out := make([]any, 0, len(cmds))
+	for range cmds {
+		v, err := readReply(r)
+		if err != nil {
+			return nil, err
+		}
+		if e, ok := v.(respError); ok {
+			return nil, e
+		}
+		out = append(out, v)
 	}
-	if e, ok := v.(respError); ok {
-		return nil, e
-	}
-	return v, nil
+	return out, nil
 }
 
 // rawString is rawDo for commands that answer with a (simple or bulk) string.

@@ -82,6 +82,21 @@ func NewRedisWithReplica(t testing.TB) (primary *Server, stopReplica func()) {
 		if !strings.Contains(info, "connected_slaves:1") || !strings.Contains(info, "state=online") {
 			return fmt.Errorf("primary: replica not online yet:\n%s", info)
 		}
+		// Online is not enough: right after the sync, the replica does not
+		// acknowledge the first write until its next periodic ACK (up to
+		// a second later). Only a write that WAIT saw acknowledged proves
+		// the link is ready.
+		out, err := rawPipeline(primary.Addrs[0], probeTimeout,
+			[]string{"SET", "redistest:replica-probe", "1"},
+			[]string{"WAIT", "1", "100"},
+			[]string{"DEL", "redistest:replica-probe"},
+			[]string{"WAIT", "1", "100"})
+		if err != nil {
+			return err
+		}
+		if out[1] != int64(1) || out[3] != int64(1) {
+			return fmt.Errorf("primary: WAIT 1 after a write answered %v and %v", out[1], out[3])
+		}
 		return nil
 	})
 	if err != nil {
