@@ -1,0 +1,124 @@
+package lock_test
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"time"
+
+	"github.com/alicebob/miniredis/v2"
+	"github.com/redis/rueidis"
+
+	"github.com/fencekit/fencekit/fencing"
+	"github.com/fencekit/fencekit/lock"
+)
+
+// embedded starts an in-process miniredis and a client for it. With a real
+// server, only InitAddress is needed.
+func embedded() (rueidis.Client, func()) {
+	srv, err := miniredis.Run()
+	if err != nil {
+		panic(err)
+	}
+	client, err := rueidis.NewClient(rueidis.ClientOption{
+		InitAddress:       []string{srv.Addr()},
+		DisableCache:      true, // miniredis has no CLIENT TRACKING
+		AlwaysRESP2:       true, // miniredis refuses commands next to a subscription on RESP3
+		ForceSingleClient: true, // miniredis answers CLUSTER SLOTS
+	})
+	if err != nil {
+		panic(err)
+	}
+	return client, func() { client.Close(); srv.Close() }
+}
+
+func Example() {
+	client, stop := embedded()
+	defer stop()
+	ctx := context.Background()
+
+	locker, err := lock.New(client, lock.Options{TTL: 10 * time.Second, Owner: "executor-a"})
+	if err != nil {
+		panic(err)
+	}
+	defer locker.Close()
+
+	lk, err := locker.Acquire(ctx, "session-42")
+	if err != nil {
+		panic(err)
+	}
+	// Work under lk.Context() and pass lk.Token() to every write.
+	fmt.Println("held:", lk.Err() == nil, "token valid:", lk.Token().Valid())
+	if err := lk.Release(ctx); err != nil {
+		panic(err)
+	}
+	fmt.Println("after release:", lk.Err())
+	// Output:
+	// held: true token valid: true
+	// after release: lock: released
+}
+
+func ExampleLocker_TryAcquire() {
+	client, stop := embedded()
+	defer stop()
+	ctx := context.Background()
+	a, _ := lock.New(client, lock.Options{Owner: "executor-a"})
+	b, _ := lock.New(client, lock.Options{Owner: "executor-b"})
+	defer a.Close()
+	defer b.Close()
+
+	first, err := a.TryAcquire(ctx, "session-42")
+	if err != nil {
+		panic(err)
+	}
+	defer first.Release(ctx)
+
+	_, err = b.TryAcquire(ctx, "session-42")
+	var held *lock.NotAcquiredError
+	if errors.As(err, &held) {
+		fmt.Println("held by", held.Owner, "with the same token:", held.Token == first.Token())
+	}
+	// Output:
+	// held by executor-a with the same token: true
+}
+
+// Tokens only grow: a later holder always has a larger token, so a resource
+// that remembers the highest token it saw can refuse a paused old holder.
+func ExampleLock_Token() {
+	client, stop := embedded()
+	defer stop()
+	ctx := context.Background()
+	l, _ := lock.New(client, lock.Options{})
+	defer l.Close()
+
+	var guard fencing.Guard
+	old, _ := l.TryAcquire(ctx, "doc")
+	_ = old.Release(ctx)
+	current, _ := l.TryAcquire(ctx, "doc")
+	defer current.Release(ctx)
+
+	fmt.Println(guard.Apply("doc", current.Token(), func() error { return nil }))
+	err := guard.Apply("doc", old.Token(), func() error { return nil })
+	fmt.Println(errors.Is(err, fencing.ErrStaleToken))
+	// Output:
+	// <nil>
+	// true
+}
+
+func ExampleLocker_Inspect() {
+	client, stop := embedded()
+	defer stop()
+	ctx := context.Background()
+	l, _ := lock.New(client, lock.Options{Owner: "executor-a", TTL: 30 * time.Second})
+	defer l.Close()
+	lk, _ := l.TryAcquire(ctx, "session-7")
+	defer lk.Release(ctx)
+
+	info, err := l.Inspect(ctx, "session-7")
+	if err != nil {
+		panic(err)
+	}
+	fmt.Println(info.Held, info.Owner, info.Token == lk.Token(), info.TTL <= 30*time.Second)
+	// Output:
+	// true executor-a true true
+}
