@@ -5,24 +5,28 @@
 -- ARGV[1] holder "<owner>|<attempt>"
 -- ARGV[2] lease ttl in ms (integer > 0)
 -- ARGV[3] "1": join the wait queue if the lock is not granted; "0": do not
--- ARGV[4] queue liveness in ms: the entry counts as alive this long without a re-poll
+-- ARGV[4] queue liveness in ms (integer > 0): the entry counts as alive this
+--         long without a re-poll
 -- ARGV[5] fence counter ttl in ms, refreshed on every grant ("0": no expiry)
 -- ARGV[6] pub/sub channel announcing hand-offs ("" for none)
--- ARGV[7] "S" to announce with SPUBLISH (cluster), "P" with PUBLISH
+-- ARGV[7] "S" to announce with SPUBLISH (cluster), "P" with PUBLISH (default)
 -- ARGV[8] holder prefix of the caller's process: hand-offs to holders with
 --         this prefix are not announced (the caller delivers them in memory)
 -- ARGV[9] "1" to rewrite the lease of a holder that finds itself granted
---         (so a following WAIT covers the grant), "0" otherwise
+--         (so a following WAIT covers the grant), "0" otherwise (default)
+-- Integers are decimal digits only, at most 2^53-1.
 --
 -- If the lock is free it goes to the longest-waiting live waiter, else to the
--- caller. A hand-off to another waiter is announced on ARGV[6] with that
--- waiter's holder string as the message.
+-- caller; the caller's own queue entry counts as live (it is polling). A
+-- hand-off to another waiter is announced on ARGV[6] with that waiter's
+-- holder string as the message.
 --
 -- Reply: {1, token, pttl_ms, acquired_at_ms}          granted to the caller: new, retried, or handed over
 --        {0, token, pttl_ms, acquired_at_ms, holder} held by holder
 -- Errors: FENCEKIT_BADARG <arg>; FENCEKIT_CORRUPT <key> for a lock record or
---         fence that fencekit did not write; WRONGTYPE for keys of another type.
---         All are raised before the first write.
+--         fence that fencekit did not write (or a fence with no token left
+--         above it); WRONGTYPE for keys of another type; the error of a
+--         failed SPUBLISH. All are raised before the first write.
 -- Retryable: yes. A retry by the same holder returns the same token.
 -- Include: lib_lock.lua
 
@@ -32,12 +36,17 @@ if not holder or not string.match(holder, '^[^|]+|[^|]+$') then
 end
 local ttl, e1 = fk_int(ARGV[2], 'ttl')
 if not ttl or ttl == 0 then return e1 or redis.error_reply('FENCEKIT_BADARG ttl') end
-local wait = ARGV[3] == '1'
-local lease, e2 = fk_int(ARGV[4], 'lease')
-if not lease then return e2 end
-local fence_ttl, e3 = fk_int(ARGV[5], 'fence_ttl')
-if not fence_ttl then return e3 end
-local wake, mode, local_prefix, touch = ARGV[6] or '', ARGV[7] or 'P', ARGV[8] or '', ARGV[9] == '1'
+local wait, e2 = fk_flag(ARGV[3], 'wait', nil)
+if wait == nil then return e2 end
+local lease, e3 = fk_int(ARGV[4], 'lease')
+if not lease or lease == 0 then return e3 or redis.error_reply('FENCEKIT_BADARG lease') end
+local fence_ttl, e4 = fk_int(ARGV[5], 'fence_ttl')
+if not fence_ttl then return e4 end
+local mode, e5 = fk_mode(ARGV[7], 'mode')
+if not mode then return e5 end
+local touch, e6 = fk_flag(ARGV[9], 'touch', '0')
+if touch == nil then return e6 end
+local wake, local_prefix = ARGV[6] or '', ARGV[8] or ''
 
 local rec = redis.call('GET', KEYS[1])
 if rec then
@@ -57,17 +66,19 @@ if rec then
   return {0, tok, pttl, tonumber(at), h}
 end
 
-local fence_val, e4 = fk_fence(KEYS[2])
-if not fence_val then return e4 end
+local fence_val, e7 = fk_fence(KEYS[2])
+if not fence_val then return e7 end
 local now_us, now_ms = fk_now()
-local head, head_ttl, dead, queued = fk_head(KEYS[3], KEYS[4], now_ms, nil)
+local head, head_ttl, dead, queued = fk_head(KEYS[3], KEYS[4], now_ms, nil, holder)
+local handoff = head and head ~= holder
+-- Announcing can fail (see fk_announce): it is the last precondition.
+if handoff then fk_announce(wake, mode, local_prefix, head) end
 
 -- Every precondition holds; writes start here.
 fk_dequeue(KEYS[3], KEYS[4], dead)
-if head and head ~= holder then
+if handoff then
   local tok = fk_grant(KEYS[1], KEYS[2], fence_val, fence_ttl, head, head_ttl, now_us, now_ms)
   fk_dequeue(KEYS[3], KEYS[4], {head})
-  fk_announce(wake, mode, local_prefix, head)
   if wait then fk_enqueue(KEYS[3], KEYS[4], holder, ttl, lease, now_us, now_ms) end
   return {0, tok, head_ttl, now_ms, head}
 end

@@ -8,12 +8,48 @@
 -- KEYS[4] (holder -> "<alive_until_ms>|<ttl_ms>"); an entry whose alive_until
 -- has passed belongs to a waiter that stopped polling and is skipped.
 
-local function fk_int(s, what)
+-- FK_MAX is fencing.MaxToken, 2^53-1: the largest integer a Lua number
+-- (a double) holds exactly. No token, time or ttl may exceed it.
+local FK_MAX = 9007199254740991
+
+-- fk_num parses a decimal integer in [0, FK_MAX] written with digits only;
+-- nil otherwise. tonumber alone would also take " 5", "0x10", "5.0" and
+-- "1e3" (the last one on Redis but not on every Lua implementation).
+local function fk_num(s)
+  if type(s) ~= 'string' or #s > 16 or not string.match(s, '^%d+$') then return nil end
   local n = tonumber(s)
-  if n == nil or n ~= math.floor(n) or n < 0 or n > 9007199254740991 then
+  if n == nil or n > FK_MAX then return nil end
+  return n
+end
+
+-- fk_int parses an integer argument; nil plus an error reply when it is
+-- not one.
+local function fk_int(s, what)
+  local n = fk_num(s)
+  if n == nil then
     return nil, redis.error_reply('FENCEKIT_BADARG ' .. what)
   end
   return n
+end
+
+-- fk_flag parses a "0"/"1" argument (dflt when absent); nil plus an error
+-- reply otherwise.
+local function fk_flag(s, what, dflt)
+  if s == nil then s = dflt end
+  if s ~= '0' and s ~= '1' then
+    return nil, redis.error_reply('FENCEKIT_BADARG ' .. what)
+  end
+  return s == '1'
+end
+
+-- fk_mode parses the announcement mode: "S" (SPUBLISH) or "P" (PUBLISH,
+-- also when absent); nil plus an error reply otherwise.
+local function fk_mode(s, what)
+  if s == nil then s = 'P' end
+  if s ~= 'S' and s ~= 'P' then
+    return nil, redis.error_reply('FENCEKIT_BADARG ' .. what)
+  end
+  return s
 end
 
 local function fk_fmt(n)
@@ -26,44 +62,62 @@ local function fk_now()
   return us, math.floor(us / 1000)
 end
 
--- fk_record parses a lock record; nil when it is not one.
+-- fk_record parses a lock record; nil when it is not one (also when its
+-- token or time is beyond FK_MAX: fencekit never writes those).
 local function fk_record(rec)
-  return string.match(rec, '^([1-9]%d*)|(%d+)|(.+|.+)$')
+  local tok, at, h = string.match(rec, '^([1-9]%d*)|(%d+)|(.+|.+)$')
+  if not tok or not fk_num(tok) or not fk_num(at) then return nil end
+  return tok, at, h
 end
 
--- fk_fence reads the fence counter; nil plus an error reply when it is corrupt.
+-- fk_fence reads the fence counter; nil plus an error reply when it is
+-- corrupt. A fence at FK_MAX counts as corrupt too: no token is left above
+-- it (and fence + 1 beyond 2^53 would round back to a token already issued).
 local function fk_fence(key)
   local f = redis.call('GET', key)
   if not f then return 0 end
-  local n = tonumber(f)
-  if n == nil or not string.match(f, '^%d+$') then
+  local n = fk_num(f)
+  if n == nil or n >= FK_MAX then
     return nil, redis.error_reply('FENCEKIT_CORRUPT fence ' .. key)
   end
   return n
 end
 
--- fk_head finds the longest-waiting live waiter other than skip. Read-only:
--- it returns the head, its ttl, and the dead entries seen before it.
-local function fk_head(q, qi, now_ms, skip)
-  local ids = redis.call('ZRANGE', q, 0, 15)
-  local dead = {}
-  if #ids == 0 then return nil, nil, dead, 0 end
-  local infos = redis.call('HMGET', qi, unpack(ids))
-  for i, h in ipairs(ids) do
-    local alive, ttl
-    if infos[i] then alive, ttl = string.match(infos[i], '^(%d+)|(%d+)$') end
-    if h ~= skip and alive and tonumber(alive) >= now_ms and tonumber(ttl) > 0 then
-      return h, tonumber(ttl), dead, #ids
+-- fk_head finds the longest-waiting live waiter other than skip. self (the
+-- caller of acquire, which is polling right now) counts as live whatever its
+-- entry says. Read-only: it returns the head, its ttl (nil for self), the
+-- dead entries seen before it, and how many entries it looked at (0 when
+-- the queue is empty). It pages through the queue until it finds a live
+-- waiter, so any number of dead entries cannot hide one; the dead entries
+-- it returns are then removed, so each is paged over once.
+local function fk_head(q, qi, now_ms, skip, self)
+  local dead, seen = {}, 0
+  while true do
+    local ids = redis.call('ZRANGE', q, seen, seen + 15)
+    if #ids == 0 then return nil, nil, dead, seen end
+    local infos = redis.call('HMGET', qi, unpack(ids))
+    for i, h in ipairs(ids) do
+      if h == self then return h, nil, dead, seen + i end
+      local alive, ttl
+      if infos[i] then alive, ttl = string.match(infos[i], '^(%d+)|(%d+)$') end
+      alive, ttl = fk_num(alive), fk_num(ttl)
+      if h ~= skip and alive and alive >= now_ms and ttl and ttl > 0 then
+        return h, ttl, dead, seen + i
+      end
+      if h ~= skip then dead[#dead + 1] = h end
     end
-    if h ~= skip then dead[#dead + 1] = h end
+    seen = seen + #ids
+    if #ids < 16 then return nil, nil, dead, seen end
   end
-  return nil, nil, dead, #ids
 end
 
+-- fk_dequeue removes holders from the wait queue, in chunks that unpack
+-- can pass as arguments.
 local function fk_dequeue(q, qi, holders)
-  if #holders > 0 then
-    redis.call('ZREM', q, unpack(holders))
-    redis.call('HDEL', qi, unpack(holders))
+  for i = 1, #holders, 1000 do
+    local j = math.min(i + 999, #holders)
+    redis.call('ZREM', q, unpack(holders, i, j))
+    redis.call('HDEL', qi, unpack(holders, i, j))
   end
 end
 
@@ -79,7 +133,10 @@ end
 
 -- fk_announce tells waiters on channel (by PUBLISH, or SPUBLISH when mode is
 -- "S") that holder was handed the lock, unless holder starts with local:
--- the caller's own process delivers those hand-offs in memory.
+-- the caller's own process delivers those hand-offs in memory. SPUBLISH can
+-- fail (on Redis Cluster when another node serves the channel's slot, or on
+-- a server without sharded pub/sub), so scripts announce before their first
+-- write; subscribers only see the message after the script has finished.
 local function fk_announce(channel, mode, local_prefix, holder)
   if channel == '' then return end
   if local_prefix ~= '' and string.sub(holder, 1, #local_prefix) == local_prefix then return end

@@ -8,7 +8,7 @@
 --         lock after its last look)
 -- ARGV[3] fence counter ttl in ms ("0": no expiry)
 -- ARGV[4] pub/sub channel announcing hand-offs ("" for none)
--- ARGV[5] "S" to announce with SPUBLISH (cluster), "P" with PUBLISH
+-- ARGV[5] "S" to announce with SPUBLISH (cluster), "P" with PUBLISH (default)
 -- ARGV[6] holder prefix of the caller's process: hand-offs to holders with
 --         this prefix are not announced (the caller delivers them in memory)
 --
@@ -23,8 +23,9 @@
 --              {-1, holder, token, pttl_ms}); nothing was changed but the
 --              caller's queue entry
 --   next_* are "", "", 0 when the lock was not handed over.
--- Errors: FENCEKIT_BADARG <arg>; FENCEKIT_CORRUPT <key>; WRONGTYPE. All are
---         raised before the first write.
+-- Errors: FENCEKIT_BADARG <arg>; FENCEKIT_CORRUPT <key> (also a fence with
+--         no token left above it); WRONGTYPE; the error of a failed
+--         SPUBLISH. All are raised before the first write.
 -- Retryable: no. A retry after a lost reply reports status 0 or -1, and the
 --         caller cannot tell whether its lease had expired first.
 -- Include: lib_lock.lua
@@ -39,7 +40,9 @@ if not want or not string.match(want, '^%d+$') then
 end
 local fence_ttl, e1 = fk_int(ARGV[3], 'fence_ttl')
 if not fence_ttl then return e1 end
-local wake, mode, local_prefix = ARGV[4] or '', ARGV[5] or 'P', ARGV[6] or ''
+local mode, e2 = fk_mode(ARGV[5], 'mode')
+if not mode then return e2 end
+local wake, local_prefix = ARGV[4] or '', ARGV[6] or ''
 
 local rec = redis.call('GET', KEYS[1])
 local status = 0
@@ -60,10 +63,12 @@ if rec then
   end
 end
 
-local fence_val, e2 = fk_fence(KEYS[2])
-if not fence_val then return e2 end
+local fence_val, e3 = fk_fence(KEYS[2])
+if not fence_val then return e3 end
 local now_us, now_ms = fk_now()
-local head, head_ttl, dead, queued = fk_head(KEYS[3], KEYS[4], now_ms, holder)
+local head, head_ttl, dead, queued = fk_head(KEYS[3], KEYS[4], now_ms, holder, nil)
+-- Announcing can fail (see fk_announce): it is the last precondition.
+if head then fk_announce(wake, mode, local_prefix, head) end
 
 -- Every precondition holds; writes start here.
 if queued > 0 then
@@ -73,7 +78,6 @@ end
 if head then
   local tok = fk_grant(KEYS[1], KEYS[2], fence_val, fence_ttl, head, head_ttl, now_us, now_ms)
   fk_dequeue(KEYS[3], KEYS[4], {head})
-  fk_announce(wake, mode, local_prefix, head)
   return {status, head, tok, head_ttl}
 end
 if status == 1 then redis.call('DEL', KEYS[1]) end
