@@ -28,6 +28,7 @@
 --         above it); WRONGTYPE for keys of another type; the error of a
 --         failed SPUBLISH. All are raised before the first write.
 -- Retryable: yes. A retry by the same holder returns the same token.
+-- Include: lib_base.lua
 -- Include: lib_lock.lua
 
 local holder = ARGV[1]

@@ -1,5 +1,6 @@
 -- lib_lock.lua: helpers shared by the lock scripts. Not a script of its own:
--- scripts that name it in an "Include:" header line get it prepended.
+-- scripts that name it in an "Include:" header line get it prepended, after
+-- lib_base.lua, which it needs.
 --
 -- Lock record (string at the lock key): "<token>|<acquired_at_ms>|<owner>|<attempt>".
 -- The holder of a lock is "<owner>|<attempt>"; tokens are decimal strings
@@ -7,40 +8,6 @@
 -- Wait queue: zset KEYS[3] (member holder, score arrival in µs) and hash
 -- KEYS[4] (holder -> "<alive_until_ms>|<ttl_ms>"); an entry whose alive_until
 -- has passed belongs to a waiter that stopped polling and is skipped.
-
--- FK_MAX is fencing.MaxToken, 2^53-1: the largest integer a Lua number
--- (a double) holds exactly. No token, time or ttl may exceed it.
-local FK_MAX = 9007199254740991
-
--- fk_num parses a decimal integer in [0, FK_MAX] written with digits only;
--- nil otherwise. tonumber alone would also take " 5", "0x10", "5.0" and
--- "1e3" (the last one on Redis but not on every Lua implementation).
-local function fk_num(s)
-  if type(s) ~= 'string' or #s > 16 or not string.match(s, '^%d+$') then return nil end
-  local n = tonumber(s)
-  if n == nil or n > FK_MAX then return nil end
-  return n
-end
-
--- fk_int parses an integer argument; nil plus an error reply when it is
--- not one.
-local function fk_int(s, what)
-  local n = fk_num(s)
-  if n == nil then
-    return nil, redis.error_reply('FENCEKIT_BADARG ' .. what)
-  end
-  return n
-end
-
--- fk_flag parses a "0"/"1" argument (dflt when absent); nil plus an error
--- reply otherwise.
-local function fk_flag(s, what, dflt)
-  if s == nil then s = dflt end
-  if s ~= '0' and s ~= '1' then
-    return nil, redis.error_reply('FENCEKIT_BADARG ' .. what)
-  end
-  return s == '1'
-end
 
 -- fk_mode parses the announcement mode: "S" (SPUBLISH) or "P" (PUBLISH,
 -- also when absent); nil plus an error reply otherwise.
@@ -50,24 +17,6 @@ local function fk_mode(s, what)
     return nil, redis.error_reply('FENCEKIT_BADARG ' .. what)
   end
   return s
-end
-
-local function fk_fmt(n)
-  return string.format('%.0f', n)
-end
-
-local function fk_now()
-  local t = redis.call('TIME')
-  local us = tonumber(t[1]) * 1000000 + tonumber(t[2])
-  return us, math.floor(us / 1000)
-end
-
--- fk_record parses a lock record; nil when it is not one (also when its
--- token or time is beyond FK_MAX: fencekit never writes those).
-local function fk_record(rec)
-  local tok, at, h = string.match(rec, '^([1-9]%d*)|(%d+)|(.+|.+)$')
-  if not tok or not fk_num(tok) or not fk_num(at) then return nil end
-  return tok, at, h
 end
 
 -- fk_fence reads the fence counter; nil plus an error reply when it is

@@ -13,6 +13,7 @@
 --        {-1, holder, token, pttl} another holder (or another grant to this holder) holds it
 -- Errors: FENCEKIT_BADARG <arg>; FENCEKIT_CORRUPT <key>; WRONGTYPE.
 -- Retryable: yes. Extending twice is the same as extending once.
+-- Include: lib_base.lua
 -- Include: lib_lock.lua
 
 local holder = ARGV[1]

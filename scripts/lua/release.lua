@@ -28,6 +28,7 @@
 --         SPUBLISH. All are raised before the first write.
 -- Retryable: no. A retry after a lost reply reports status 0 or -1, and the
 --         caller cannot tell whether its lease had expired first.
+-- Include: lib_base.lua
 -- Include: lib_lock.lua
 
 local holder = ARGV[1]
