@@ -8,6 +8,17 @@
 //	<prefix>:{<id>}:lockq    waiters, zset member = holder, score = arrival (µs)
 //	<prefix>:{<id>}:lockqi   waiters, hash holder -> "aliveUntilMs|ttlMs"
 //	<prefix>:{<id>}:wake     pub/sub channel announcing hand-offs
+//	<prefix>:{<id>}:state    session state, hash (see package statestore)
+//	<prefix>:{<id>}:msgs     session messages, list
+//	<prefix>:{<id>}:stage    staged changes, hash "<step>|<toolCallID>" -> change
+//	<prefix>:{<id>}:cps      checkpoint index, zset member = checkpoint id, score = sequence
+//	<prefix>:{<id>}:cpd      checkpoint payloads, hash checkpoint id -> payload
+//	<prefix>:{<id>}:events   session event log, stream
+//	<prefix>:{<id>}:out      output stream, stream
+//
+// A session guarded by a lock uses its id as the lock name, so the session's
+// keys and its lock share one slot and a fenced write can read the lock
+// record in the same script.
 //
 // Ids and prefixes are validated before any key is built: see [ValidateID].
 package keys
@@ -88,24 +99,61 @@ type Lock struct {
 // ForLock builds the keys of lock name under prefix. prefix and name must
 // have been validated.
 func ForLock(prefix, name string) Lock {
+	var v [5]string
+	build(prefix, name, lockSuffixes[:], v[:])
+	return Lock{Lock: v[0], Fence: v[1], Queue: v[2], QueueInfo: v[3], Wake: v[4]}
+}
+
+var lockSuffixes = [...]string{"lock", "fence", "lockq", "lockqi", "wake"}
+
+// Session holds the keys of one session. Lock and Fence are the keys of the
+// lock of the same name ([ForLock]). All share the hash tag {id} and one
+// backing string.
+type Session struct {
+	Lock, Fence, State, Msgs, Stage, Cps, Cpd, Events, Out string
+}
+
+var sessionSuffixes = [...]string{"lock", "fence", "state", "msgs", "stage", "cps", "cpd", "events", "out"}
+
+// ForSession builds the keys of session id under prefix. prefix and id must
+// have been validated.
+func ForSession(prefix, id string) Session {
+	var v [len(sessionSuffixes)]string
+	build(prefix, id, sessionSuffixes[:], v[:])
+	return Session{Lock: v[0], Fence: v[1], State: v[2], Msgs: v[3], Stage: v[4], Cps: v[5], Cpd: v[6], Events: v[7], Out: v[8]}
+}
+
+// Data returns the session's data keys: every key a session write may
+// touch and whose TTL it refreshes (all but Lock and Fence, which belong to
+// the lock).
+func (k *Session) Data() [7]string {
+	return [7]string{k.State, k.Msgs, k.Stage, k.Cps, k.Cpd, k.Events, k.Out}
+}
+
+// build writes "<prefix>:{<id>}:<suffix>" for each suffix into out, all
+// slicing one string.
+func build(prefix, id string, suffixes []string, out []string) {
+	base := len(prefix) + len(id) + 4 // "<prefix>:{<id>}:"
+	n := 0
+	for _, sfx := range suffixes {
+		n += base + len(sfx)
+	}
 	var b strings.Builder
-	base := len(prefix) + len(name) + 4 // "<prefix>:{<name>}:"
-	b.Grow(5*base + len("lockfencelockqlockqiwake"))
-	var k Lock
-	var offs [6]int
-	for i, suffix := range [5]string{"lock", "fence", "lockq", "lockqi", "wake"} {
-		offs[i] = b.Len()
+	b.Grow(n)
+	for _, sfx := range suffixes {
 		b.WriteString(prefix)
 		b.WriteString(":{")
-		b.WriteString(name)
+		b.WriteString(id)
 		b.WriteString("}:")
-		b.WriteString(suffix)
+		b.WriteString(sfx)
 	}
 	s := b.String()
-	offs[5] = len(s)
-	k.Lock, k.Fence, k.Queue, k.QueueInfo, k.Wake =
-		s[offs[0]:offs[1]], s[offs[1]:offs[2]], s[offs[2]:offs[3]], s[offs[3]:offs[4]], s[offs[4]:offs[5]]
-	return k
+	off := 0
+	for i, sfx := range suffixes {
+		end := off + base + len(sfx)
+		out[i] = s[off:end]
+		off = end
+	}
 }
 
 // Tag returns "<prefix>:{<id>}:", the common beginning of every key of id.

@@ -94,3 +94,26 @@ func FuzzValidateID(f *testing.F) {
 		}
 	})
 }
+
+func TestForSession(t *testing.T) {
+	k := ForSession("fk", "s-1")
+	want := Session{
+		Lock: "fk:{s-1}:lock", Fence: "fk:{s-1}:fence", State: "fk:{s-1}:state", Msgs: "fk:{s-1}:msgs",
+		Stage: "fk:{s-1}:stage", Cps: "fk:{s-1}:cps", Cpd: "fk:{s-1}:cpd", Events: "fk:{s-1}:events", Out: "fk:{s-1}:out",
+	}
+	if k != want {
+		t.Fatalf("ForSession = %+v, want %+v", k, want)
+	}
+	l := ForLock("fk", "s-1")
+	if l.Lock != k.Lock || l.Fence != k.Fence {
+		t.Errorf("session and lock keys differ: %+v vs %+v", k, l)
+	}
+	for _, key := range k.Data() {
+		if TagOf(key) != "s-1" {
+			t.Errorf("%s has tag %q", key, TagOf(key))
+		}
+	}
+	if allocs := testing.AllocsPerRun(100, func() { _ = ForSession("fk", "s-1") }); allocs != 1 {
+		t.Errorf("ForSession allocates %v times, want 1", allocs)
+	}
+}
