@@ -19,6 +19,10 @@ const (
 	Corrupt   = "CORRUPT"
 	Stale     = "STALE"
 	NotHolder = "NOT_HOLDER"
+	Conflict  = "CONFLICT"
+	Exists    = "EXISTS"
+	NotFound  = "NOT_FOUND"
+	Cursor    = "CURSOR"
 )
 
 // ErrCorrupt reports a key holding data that fencekit did not write.

@@ -11,10 +11,14 @@
 //
 // Error replies of fencekit's own scripts start with a code:
 //
-//	FENCEKIT_BADARG <arg>      an argument is malformed (a bug in the caller)
-//	FENCEKIT_CORRUPT <key>     a key holds data fencekit did not write
-//	FENCEKIT_STALE <p> <h>     presented token p is older than the highest h
-//	FENCEKIT_NOT_HOLDER <t>    the lock no longer names the writer (t: holder's token or "")
+//	FENCEKIT_BADARG <arg>       an argument is malformed (a bug in the caller)
+//	FENCEKIT_CORRUPT <key>      a key holds data fencekit did not write
+//	FENCEKIT_STALE <p> <h>      presented token p is older than the highest h
+//	FENCEKIT_NOT_HOLDER <p> <t> the lock no longer names the writer (t: holder's token or "")
+//	FENCEKIT_CONFLICT <v>       an expected version does not match (v: the current one)
+//	FENCEKIT_EXISTS <v>         the session exists already
+//	FENCEKIT_NOT_FOUND <what>   the session (or checkpoint, stage...) does not exist
+//	FENCEKIT_CURSOR <detail>    a cursor no longer fits the data
 //
 // Every script validates all its preconditions before its first write, and
 // every key a script touches shares one hash tag, so scripts run unchanged on
@@ -98,6 +102,21 @@ var (
 	Refresh = mustLoad("refresh.lua")
 	// Inspect reads a lock's state; see inspect.lua.
 	Inspect = mustLoad("inspect.lua")
+
+	// StateSave creates or replaces a session's state; see state_save.lua.
+	StateSave = mustLoad("state_save.lua")
+	// StateLoad reads a session's state; see state_load.lua.
+	StateLoad = mustLoad("state_load.lua")
+	// StateDelete deletes a session's data; see state_delete.lua.
+	StateDelete = mustLoad("state_delete.lua")
+	// StateStatus sets or compares-and-sets a status; see state_status.lua.
+	StateStatus = mustLoad("state_status.lua")
+	// StateIncr adds to a counter of the state; see state_incr.lua.
+	StateIncr = mustLoad("state_incr.lua")
+	// MsgsAppend appends messages; see msgs_append.lua.
+	MsgsAppend = mustLoad("msgs_append.lua")
+	// MsgsPage reads a page of messages; see msgs_page.lua.
+	MsgsPage = mustLoad("msgs_page.lua")
 )
 
 // All returns every script, sorted by name.

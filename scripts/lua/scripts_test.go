@@ -12,6 +12,7 @@ import (
 	"encoding/hex"
 	"fmt"
 	"regexp"
+	"sort"
 	"strings"
 	"testing"
 	"time"
@@ -956,7 +957,11 @@ func TestAll(t *testing.T) {
 		t.Fatal(err)
 	}
 	all := lua.All()
-	want := []*lua.Script{lua.Acquire, lua.Inspect, lua.Refresh, lua.Release}
+	want := make([]*lua.Script, 0, len(expectedScripts))
+	for sc := range expectedScripts {
+		want = append(want, sc)
+	}
+	sort.Slice(want, func(i, j int) bool { return want[i].Name() < want[j].Name() })
 	if len(all) != len(want) {
 		t.Fatalf("All() has %d scripts, want %d", len(all), len(want))
 	}
@@ -990,16 +995,10 @@ func TestAll(t *testing.T) {
 		}
 	}
 
-	flags := map[string][2]bool{ // retryable, read-only
-		"acquire.lua": {true, false},
-		"inspect.lua": {true, true},
-		"refresh.lua": {true, false},
-		"release.lua": {false, false},
-	}
 	for _, s := range all {
 		body := files[s.Name()]
 		fields, include, _ := lua.ParseHeader(s.Name(), body)
-		if f, ok := flags[s.Name()]; !ok || s.Retryable() != f[0] || s.ReadOnly() != f[1] {
+		if f, ok := expectedScripts[s]; !ok || s.Retryable() != f[0] || s.ReadOnly() != f[1] {
 			t.Errorf("%s: retryable %v, read-only %v; want %v", s.Name(), s.Retryable(), s.ReadOnly(), f)
 		}
 		if got := strings.HasPrefix(fields["Retryable"], "yes"); got != s.Retryable() {
@@ -1108,7 +1107,7 @@ func TestParseHeader(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	for _, lib := range []string{"lib_base.lua", "lib_lock.lua"} {
+	for _, lib := range []string{"lib_base.lua", "lib_lock.lua", "lib_fence.lua"} {
 		if _, _, err := lua.ParseHeader(lib, files[lib]); err == nil {
 			t.Errorf("%s parses as a script header", lib)
 		}

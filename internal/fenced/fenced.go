@@ -1,0 +1,206 @@
+// Package fenced holds what the session stores (statestore, staging,
+// checkpoint, stream) share: their configuration, the keys and arguments of
+// a fenced write, the sentinel errors, and the translation of script error
+// replies into those errors.
+//
+// Every fenced script takes KEYS = [lock, fence, state, msgs, stage, cps,
+// cpd, events, out] (the first two of the lock named after the session) and
+// ARGV = [token, mode, ttl, ...]; see scripts/lua/lib_fence.lua.
+package fenced
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/redis/rueidis"
+
+	"github.com/fencekit/fencekit/fencing"
+	"github.com/fencekit/fencekit/internal/keys"
+	"github.com/fencekit/fencekit/internal/scripterr"
+	"github.com/fencekit/fencekit/scripts/lua"
+)
+
+// Sentinel errors of the session stores; the public packages re-export
+// them, so errors.Is works across packages.
+var (
+	ErrNotFound        = errors.New("fencekit: not found")
+	ErrExists          = errors.New("fencekit: already exists")
+	ErrConflict        = errors.New("fencekit: version conflict")
+	ErrTooLarge        = errors.New("fencekit: too large")
+	ErrInvalidDocument = errors.New("fencekit: invalid document")
+	ErrInvalidCursor   = errors.New("fencekit: invalid cursor")
+	ErrInvalidArgument = errors.New("fencekit: invalid argument")
+)
+
+// ConflictError is the detailed form of ErrConflict.
+type ConflictError struct {
+	ID       string
+	Expected int64 // the version the caller expected
+	Current  int64 // the version found
+}
+
+// Error implements error.
+func (e *ConflictError) Error() string {
+	return fmt.Sprintf("fencekit: session %q is at version %d, not %d", e.ID, e.Current, e.Expected)
+}
+
+// Is makes errors.Is(err, ErrConflict) true.
+func (e *ConflictError) Is(target error) bool { return target == ErrConflict }
+
+// NotHolderError is the detailed form of fencing.ErrNotHolder for session
+// writes in strict mode.
+type NotHolderError struct {
+	ID        string
+	Presented fencing.Token
+	Holder    fencing.Token // 0 when nobody holds the lock
+}
+
+// Error implements error.
+func (e *NotHolderError) Error() string {
+	if e.Holder == 0 {
+		return fmt.Sprintf("fencing: token %d does not hold session %q (no lock holder)", e.Presented, e.ID)
+	}
+	return fmt.Sprintf("fencing: token %d does not hold session %q (holder's token %d)", e.Presented, e.ID, e.Holder)
+}
+
+// Is makes errors.Is(err, fencing.ErrNotHolder) true.
+func (e *NotHolderError) Is(target error) bool { return target == fencing.ErrNotHolder }
+
+// Config is the configuration every session store of one deployment shares.
+type Config struct {
+	Client      rueidis.Client
+	Prefix      string
+	TTL         time.Duration // <= 0: no expiry
+	Relaxed     bool
+	MaxDocBytes int
+
+	ttlArg  string
+	modeArg string
+}
+
+// Init fills the derived fields; call it once after setting the others.
+func (c *Config) Init() {
+	c.ttlArg = "0"
+	if c.TTL > 0 {
+		c.ttlArg = strconv.FormatInt(c.TTL.Milliseconds(), 10)
+	}
+	c.modeArg = "S"
+	if c.Relaxed {
+		c.modeArg = "R"
+	}
+}
+
+// Keys validates id and returns its keys. The error matches
+// keys.ErrInvalidID.
+func (c *Config) Keys(id string) (keys.Session, error) {
+	if err := keys.ValidateID(id); err != nil {
+		return keys.Session{}, err
+	}
+	return keys.ForSession(c.Prefix, id), nil
+}
+
+// Write is the KEYS and first ARGV of a fenced write.
+type Write struct {
+	Keys []string
+	Args []string
+}
+
+// NewWrite starts the KEYS and ARGV of a fenced write on session k with
+// token; extra reserves room for the operation's own arguments.
+func (c *Config) NewWrite(k *keys.Session, token fencing.Token, extra int) Write {
+	w := Write{
+		Keys: []string{k.Lock, k.Fence, k.State, k.Msgs, k.Stage, k.Cps, k.Cpd, k.Events, k.Out},
+		Args: make([]string, 3, 3+extra),
+	}
+	w.Args[0], w.Args[1], w.Args[2] = token.String(), c.modeArg, c.ttlArg
+	return w
+}
+
+// CheckToken rejects the zero token before anything is sent.
+func CheckToken(token fencing.Token) error {
+	if !token.Valid() {
+		return fmt.Errorf("%w: token %d", fencing.ErrInvalidToken, token)
+	}
+	return nil
+}
+
+// Exec runs a script and returns its reply as an array.
+func (c *Config) Exec(ctx context.Context, s *lua.Script, w Write) ([]rueidis.RedisMessage, error) {
+	return s.Exec(ctx, c.Client, w.Keys, w.Args).ToArray()
+}
+
+// Error turns the error of a script run for session id into the package's
+// errors, prefixed with "<pkg>: <op> <id>". Transport and context errors are
+// wrapped unchanged.
+func Error(pkg, op, id string, err error) error {
+	if err == nil {
+		return nil
+	}
+	code, detail, ok := scripterr.Parse(err)
+	if !ok {
+		return fmt.Errorf("%s: %s %q: %w", pkg, op, id, err)
+	}
+	var e error
+	a, b, _ := strings.Cut(detail, " ")
+	switch code {
+	case scripterr.Stale:
+		p, err1 := fencing.ParseToken(a)
+		h, err2 := fencing.ParseToken(b)
+		if err1 != nil || err2 != nil {
+			e = fmt.Errorf("%w: %s", scripterr.ErrProtocol, err)
+			break
+		}
+		e = &fencing.StaleTokenError{Resource: id, Presented: p, Highest: h}
+	case scripterr.NotHolder:
+		p, _ := fencing.ParseToken(a)
+		var h fencing.Token
+		if b != "" {
+			h, _ = fencing.ParseToken(b)
+		}
+		e = &NotHolderError{ID: id, Presented: p, Holder: h}
+	case scripterr.Conflict:
+		cur, _ := strconv.ParseInt(a, 10, 64)
+		e = &ConflictError{ID: id, Current: cur, Expected: -1}
+	case scripterr.Exists:
+		e = fmt.Errorf("%w: session %q", ErrExists, id)
+	case scripterr.NotFound:
+		e = fmt.Errorf("%w: %s of session %q", ErrNotFound, detail, id)
+	case scripterr.Cursor:
+		e = fmt.Errorf("%w: %s", ErrInvalidCursor, detail)
+	case scripterr.Corrupt:
+		e = fmt.Errorf("%w: %s", scripterr.ErrCorrupt, detail)
+	case scripterr.BadArg:
+		e = fmt.Errorf("%w: script argument %s", ErrInvalidArgument, detail)
+	default:
+		e = fmt.Errorf("%w: %v", scripterr.ErrProtocol, err)
+	}
+	return fmt.Errorf("%s: %s %q: %w", pkg, op, id, e)
+}
+
+// Int returns element i of a reply as an int64, or an ErrProtocol error.
+func Int(arr []rueidis.RedisMessage, i int, script string) (int64, error) {
+	if i >= len(arr) {
+		return 0, fmt.Errorf("%w: %s returned %d elements", scripterr.ErrProtocol, script, len(arr))
+	}
+	n, err := arr[i].AsInt64()
+	if err != nil {
+		return 0, fmt.Errorf("%w: %s: element %d: %v", scripterr.ErrProtocol, script, i, err)
+	}
+	return n, nil
+}
+
+// Str returns element i of a reply as a string, or an ErrProtocol error.
+func Str(arr []rueidis.RedisMessage, i int, script string) (string, error) {
+	if i >= len(arr) {
+		return "", fmt.Errorf("%w: %s returned %d elements", scripterr.ErrProtocol, script, len(arr))
+	}
+	s, err := arr[i].ToString()
+	if err != nil {
+		return "", fmt.Errorf("%w: %s: element %d: %v", scripterr.ErrProtocol, script, i, err)
+	}
+	return s, nil
+}

@@ -1,0 +1,53 @@
+-- state_save.lua: create or replace a session's state document (fenced).
+--
+-- KEYS[1] lock record, KEYS[2] lock fence, KEYS[3] state hash,
+-- KEYS[4..9] the session's other data keys (msgs, stage, cps, cpd, events, out)
+-- ARGV[1] token, ARGV[2] mode "S"|"R", ARGV[3] session ttl ms ("0": keep)
+-- ARGV[4] expected version: "" any (create or replace), "0" the session must
+--         not exist, "<n>" the state must be at version n
+-- ARGV[5] agent type, ARGV[6] status, ARGV[7] step (integer >= 0),
+-- ARGV[8] data (JSON, validated by the caller), ARGV[9] output (JSON or ""),
+-- ARGV[10] error text
+--
+-- Reply: {version, created_at_ms, updated_at_ms}
+-- Errors: FENCEKIT_STALE, FENCEKIT_NOT_HOLDER, FENCEKIT_CORRUPT (lib_fence.lua);
+--         FENCEKIT_EXISTS <version> (expected "0", the session exists);
+--         FENCEKIT_NOT_FOUND state (expected n, no session);
+--         FENCEKIT_CONFLICT <version> (expected n, the state is at another version);
+--         FENCEKIT_BADARG <arg>; WRONGTYPE. All before the first write.
+-- Retryable: no. A retry after a lost reply bumps the version again (or,
+--         with an expected version, reports a conflict).
+-- Include: lib_base.lua
+-- Include: lib_fence.lua
+
+local tok, e1 = fk_check(KEYS[1], KEYS[2], KEYS[3], ARGV[1], ARGV[2])
+if not tok then return e1 end
+local ttl, e2 = fk_int(ARGV[3], 'ttl')
+if not ttl then return e2 end
+local step, e3 = fk_int(ARGV[7], 'step')
+if not step then return e3 end
+local version, e4 = fk_version(KEYS[3])
+if not version then return e4 end
+local exists = redis.call('EXISTS', KEYS[3]) == 1
+local want = ARGV[4]
+if want == '0' then
+  if exists then return redis.error_reply('FENCEKIT_EXISTS ' .. fk_fmt(version)) end
+elseif want ~= '' then
+  local w = fk_num(want)
+  if not w then return redis.error_reply('FENCEKIT_BADARG expected') end
+  if not exists then return redis.error_reply('FENCEKIT_NOT_FOUND state') end
+  if w ~= version then return redis.error_reply('FENCEKIT_CONFLICT ' .. fk_fmt(version)) end
+end
+
+-- Every precondition holds; writes start here.
+local _, now_ms = fk_now()
+local created = redis.call('HGET', KEYS[3], 'created_at')
+if not created then
+  created = fk_fmt(now_ms)
+  redis.call('HSET', KEYS[3], 'created_at', created, 'resume_count', '0', 'cp_seq', '0', 'msg_epoch', '0')
+end
+redis.call('HSET', KEYS[3], 'agent_type', ARGV[5], 'status', ARGV[6], 'step', ARGV[7],
+  'data', ARGV[8], 'output', ARGV[9], 'error', ARGV[10])
+local v = fk_stamp(KEYS[3], ARGV[1], version, now_ms)
+fk_touch(ttl)
+return {v, tonumber(created), now_ms}

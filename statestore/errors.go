@@ -1,0 +1,46 @@
+package statestore
+
+import (
+	"github.com/fencekit/fencekit/internal/fenced"
+	"github.com/fencekit/fencekit/internal/keys"
+	"github.com/fencekit/fencekit/internal/scripterr"
+)
+
+// Errors of the state store. They are shared with the staging and
+// checkpoint packages (the same values), and fenced writes also return
+// [fencing.ErrStaleToken] (as a [*fencing.StaleTokenError]) and
+// [fencing.ErrNotHolder] (as a [*NotHolderError]).
+var (
+	// ErrNotFound: the session (or the checkpoint, stage, ...) does not exist.
+	ErrNotFound = fenced.ErrNotFound
+	// ErrExists: Create found the session already there.
+	ErrExists = fenced.ErrExists
+	// ErrConflict: the state is not at the version the caller expected. The
+	// concrete error is a [*ConflictError].
+	ErrConflict = fenced.ErrConflict
+	// ErrTooLarge: a document, message or change is larger than
+	// Options.MaxDocumentBytes.
+	ErrTooLarge = fenced.ErrTooLarge
+	// ErrInvalidDocument: a document or message is not valid JSON, or a
+	// status is empty or malformed.
+	ErrInvalidDocument = fenced.ErrInvalidDocument
+	// ErrInvalidCursor: a cursor was not issued by this package for this
+	// session, or the data it points into was rewritten since.
+	ErrInvalidCursor = fenced.ErrInvalidCursor
+	// ErrInvalidArgument: an argument is out of range (a negative limit, a
+	// zero token, ...).
+	ErrInvalidArgument = fenced.ErrInvalidArgument
+	// ErrInvalidID: a session id that cannot be used in a key (see lock.ErrInvalidName).
+	ErrInvalidID = keys.ErrInvalidID
+	// ErrCorrupt: a key of the session holds data fencekit did not write.
+	ErrCorrupt = scripterr.ErrCorrupt
+	// ErrProtocol: a script reply of an unexpected shape.
+	ErrProtocol = scripterr.ErrProtocol
+)
+
+// ConflictError is the detailed form of [ErrConflict].
+type ConflictError = fenced.ConflictError
+
+// NotHolderError is the detailed form of [fencing.ErrNotHolder] for writes
+// in strict mode: the lock record does not carry the writer's token.
+type NotHolderError = fenced.NotHolderError

@@ -1,0 +1,79 @@
+package statestore
+
+import (
+	"fmt"
+	"time"
+
+	"github.com/fencekit/fencekit/internal/keys"
+)
+
+// Defaults applied by New to zero fields of Options.
+const (
+	DefaultPrefix           = "fencekit"
+	DefaultTTL              = 7 * 24 * time.Hour
+	DefaultMaxDocumentBytes = 1 << 20
+	DefaultMaxRetries       = 16
+)
+
+// Options configure a Store. The zero value is ready to use.
+type Options struct {
+	// Prefix is the first part of every key. It must be the Prefix of the
+	// lock.Locker whose locks guard the sessions: a strict write reads the
+	// lock record "<Prefix>:{<id>}:lock". Default: "fencekit".
+	Prefix string
+
+	// TTL is how long a session's keys live after its last write; every
+	// write refreshes it on every key of the session. Negative: keys never
+	// expire. Default: 7 days.
+	TTL time.Duration
+
+	// Relaxed accepts a write when no newer token was issued for the
+	// session's lock and none was accepted by the session, even if the
+	// writer's lease has ended. The default (strict) also requires the lock
+	// record to still carry the writer's token, so a writer whose lease
+	// expired is refused before anyone else takes over.
+	Relaxed bool
+
+	// MaxDocumentBytes bounds the state document (Data plus Output), each
+	// message, each staged change and each checkpoint. Default: 1 MiB.
+	MaxDocumentBytes int
+
+	// MaxRetries bounds the attempts of Update on version conflicts.
+	// Default: 16.
+	MaxRetries int
+}
+
+// Validate reports the first invalid field as an error matching
+// ErrInvalidArgument.
+func (o Options) Validate() error {
+	if o.Prefix != "" {
+		if err := keys.ValidatePrefix(o.Prefix); err != nil {
+			return fmt.Errorf("statestore: %w: Prefix: %v", ErrInvalidArgument, err)
+		}
+	}
+	switch {
+	case o.TTL > 0 && o.TTL < time.Millisecond:
+		return fmt.Errorf("statestore: %w: TTL %v is shorter than 1ms", ErrInvalidArgument, o.TTL)
+	case o.MaxDocumentBytes < 0:
+		return fmt.Errorf("statestore: %w: MaxDocumentBytes %d is negative", ErrInvalidArgument, o.MaxDocumentBytes)
+	case o.MaxRetries < 0:
+		return fmt.Errorf("statestore: %w: MaxRetries %d is negative", ErrInvalidArgument, o.MaxRetries)
+	}
+	return nil
+}
+
+func (o Options) withDefaults() Options {
+	if o.Prefix == "" {
+		o.Prefix = DefaultPrefix
+	}
+	if o.TTL == 0 {
+		o.TTL = DefaultTTL
+	}
+	if o.MaxDocumentBytes == 0 {
+		o.MaxDocumentBytes = DefaultMaxDocumentBytes
+	}
+	if o.MaxRetries == 0 {
+		o.MaxRetries = DefaultMaxRetries
+	}
+	return o
+}
