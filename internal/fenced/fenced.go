@@ -123,7 +123,7 @@ func (c *Config) NewWrite(k *keys.Session, token fencing.Token, extra int) Write
 // CheckToken rejects the zero token before anything is sent.
 func CheckToken(token fencing.Token) error {
 	if !token.Valid() {
-		return fmt.Errorf("%w: token %d", fencing.ErrInvalidToken, token)
+		return fmt.Errorf("%w: %w: token %d", ErrInvalidArgument, fencing.ErrInvalidToken, token)
 	}
 	return nil
 }

@@ -1,0 +1,90 @@
+package statestore_test
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+
+	"github.com/alicebob/miniredis/v2"
+	"github.com/redis/rueidis"
+
+	"github.com/fencekit/fencekit/fencing"
+	"github.com/fencekit/fencekit/lock"
+	"github.com/fencekit/fencekit/statestore"
+)
+
+func embedded() (rueidis.Client, func()) {
+	srv, err := miniredis.Run()
+	if err != nil {
+		panic(err)
+	}
+	client, err := rueidis.NewClient(rueidis.ClientOption{
+		InitAddress: []string{srv.Addr()}, DisableCache: true, AlwaysRESP2: true, ForceSingleClient: true,
+	})
+	if err != nil {
+		panic(err)
+	}
+	return client, func() { client.Close(); srv.Close() }
+}
+
+func Example() {
+	client, stop := embedded()
+	defer stop()
+	ctx := context.Background()
+	locker, _ := lock.New(client, lock.Options{})
+	defer locker.Close()
+	store, _ := statestore.New(client, statestore.Options{})
+
+	lk, _ := locker.Acquire(ctx, "session-1")
+	tok := lk.Token()
+	_, _ = store.Create(ctx, "session-1", tok, statestore.State{AgentType: "coder", Status: statestore.StatusPending})
+	r, _ := store.CompareAndSetStatus(ctx, "session-1", tok,
+		[]statestore.Status{statestore.StatusPending}, statestore.StatusRunning)
+	fmt.Println("running:", r.OK, "version", r.Version)
+	_, _ = store.AppendMessages(ctx, "session-1", tok, json.RawMessage(`{"role":"user","content":"hi"}`))
+
+	// The lease passes to another executor; the old token is refused.
+	_ = lk.Release(ctx)
+	next, _ := locker.Acquire(ctx, "session-1")
+	defer next.Release(ctx)
+	_, err := store.UpdateStatus(ctx, "session-1", tok, statestore.StatusFailed)
+	fmt.Println("stale write refused:", errors.Is(err, fencing.ErrStaleToken))
+
+	st, _ := store.Load(ctx, "session-1")
+	fmt.Println(st.Status, st.MessageCount, "messages, version", st.Version)
+	// Output:
+	// running: true version 2
+	// stale write refused: true
+	// running 1 messages, version 3
+}
+
+func ExampleStore_Messages() {
+	client, stop := embedded()
+	defer stop()
+	ctx := context.Background()
+	locker, _ := lock.New(client, lock.Options{})
+	defer locker.Close()
+	store, _ := statestore.New(client, statestore.Options{})
+	lk, _ := locker.Acquire(ctx, "s")
+	defer lk.Release(ctx)
+	_, _ = store.Create(ctx, "s", lk.Token(), statestore.State{Status: statestore.StatusRunning})
+	for i := range 5 {
+		_, _ = store.AppendMessages(ctx, "s", lk.Token(), json.RawMessage(fmt.Sprint(i)))
+	}
+	cursor := ""
+	for {
+		page, err := store.Messages(ctx, "s", cursor, 2)
+		if err != nil {
+			panic(err)
+		}
+		fmt.Printf("%s ", page.Messages)
+		if !page.HasMore {
+			break
+		}
+		cursor = page.Next
+	}
+	fmt.Println()
+	// Output:
+	// [0 1] [2 3] [4]
+}
