@@ -72,7 +72,9 @@ type State struct {
 }
 
 // docSize is the size counted against Options.MaxDocumentBytes.
-func (st *State) docSize() int { return len(st.Data) + len(st.Output) + len(st.Error) + len(st.AgentType) }
+func (st *State) docSize() int {
+	return len(st.Data) + len(st.Output) + len(st.Error) + len(st.AgentType)
+}
 
 // decodeState fills st from the reply of state_load.lua:
 // {message_count, field, value, ...}.
