@@ -5,6 +5,8 @@ import (
 	"errors"
 	"fmt"
 	"math/rand/v2"
+	"strconv"
+	"strings"
 	"time"
 
 	"github.com/redis/rueidis"
@@ -39,7 +41,7 @@ import (
 // grant is a hand-off delivered in memory.
 type grant struct {
 	token      fencing.Token
-	base       time.Time     // a time before the lease began
+	base       time.Time     // a time before the lease began; zero: the waiter's last look
 	ttl        time.Duration // lease length from base
 	replicated bool          // MinReplicas acknowledged the grant
 }
@@ -84,6 +86,29 @@ func (l *Locker) deliver(holder string, g grant) {
 	case w.grant <- g:
 	default:
 	}
+}
+
+// announced handles a hand-off notice "<holder> <token> <ttl_ms>": the
+// waiter holder, if it is one of ours, gets the lock without another round
+// trip. Its lease is measured from its last look at the lock (Acquire fills
+// in base), which the grant followed. A notice it cannot parse still pokes
+// the waiter, which then looks.
+func (l *Locker) announced(msg string) {
+	holder, rest, ok1 := strings.Cut(msg, " ")
+	tok, ttl, ok2 := strings.Cut(rest, " ")
+	if !ok1 || !ok2 {
+		l.poke(holder)
+		return
+	}
+	token, err1 := fencing.ParseToken(tok)
+	ms, err2 := strconv.ParseInt(ttl, 10, 64)
+	if err1 != nil || err2 != nil || ms <= 0 {
+		l.poke(holder)
+		return
+	}
+	// With MinReplicas the waiter must look again so that WAIT covers
+	// the grant.
+	l.deliver(holder, grant{token: token, ttl: time.Duration(ms) * time.Millisecond, replicated: l.opts.MinReplicas == 0})
 }
 
 // poke asks a blocked waiter to look at the lock again.
@@ -179,7 +204,7 @@ func (l *Locker) listen(ctx context.Context, s *wakeSub, channel string) {
 		}
 	})
 	for {
-		err := l.client.Receive(hooked, cmd, func(m rueidis.PubSubMessage) { l.poke(m.Message) })
+		err := l.client.Receive(hooked, cmd, func(m rueidis.PubSubMessage) { l.announced(m.Message) })
 		if ctx.Err() != nil {
 			l.unsubscribe(channel)
 			return
@@ -265,6 +290,7 @@ func (l *Locker) Acquire(ctx context.Context, name string) (*Lock, error) {
 	var last error
 	for {
 		r, err := l.runAcquire(ctx, &k, holder, true)
+		lastSent := r.sent
 		var sleep time.Duration
 		switch {
 		case err != nil && ctx.Err() != nil:
@@ -298,6 +324,9 @@ func (l *Locker) Acquire(ctx context.Context, name string) (*Lock, error) {
 		case g := <-w.grant:
 			if !g.replicated {
 				continue // look again: the look makes WAIT cover the grant
+			}
+			if g.base.IsZero() {
+				g.base = lastSent // announced: granted after our last look
 			}
 			return l.newLock(name, k, holder, g.token, 0, g.base, g.ttl), nil
 		case <-w.poke:

@@ -18,8 +18,8 @@
 --
 -- If the lock is free it goes to the longest-waiting live waiter, else to the
 -- caller; the caller's own queue entry counts as live (it is polling). A
--- hand-off to another waiter is announced on ARGV[6] with that waiter's
--- holder string as the message.
+-- hand-off to another waiter is announced on ARGV[6] with the message
+-- "<holder> <token> <ttl_ms>" of the new holder.
 --
 -- Reply: {1, token, pttl_ms, acquired_at_ms}          granted to the caller: new, retried, or handed over
 --        {0, token, pttl_ms, acquired_at_ms, holder} held by holder
@@ -72,17 +72,18 @@ if not fence_val then return e7 end
 local now_us, now_ms = fk_now()
 local head, head_ttl, dead, queued = fk_head(KEYS[3], KEYS[4], now_ms, nil, holder)
 local handoff = head and head ~= holder
+local tok = fk_mint(fence_val, now_us)
 -- Announcing can fail (see fk_announce): it is the last precondition.
-if handoff then fk_announce(wake, mode, local_prefix, head) end
+if handoff then fk_announce(wake, mode, local_prefix, head, tok, head_ttl) end
 
 -- Every precondition holds; writes start here.
 fk_dequeue(KEYS[3], KEYS[4], dead)
 if handoff then
-  local tok = fk_grant(KEYS[1], KEYS[2], fence_val, fence_ttl, head, head_ttl, now_us, now_ms)
+  fk_grant(KEYS[1], KEYS[2], fence_ttl, tok, head, head_ttl, now_ms)
   fk_dequeue(KEYS[3], KEYS[4], {head})
   if wait then fk_enqueue(KEYS[3], KEYS[4], holder, ttl, lease, now_us, now_ms) end
   return {0, tok, head_ttl, now_ms, head}
 end
-local tok = fk_grant(KEYS[1], KEYS[2], fence_val, fence_ttl, holder, ttl, now_us, now_ms)
+fk_grant(KEYS[1], KEYS[2], fence_ttl, tok, holder, ttl, now_ms)
 if queued > 0 then fk_dequeue(KEYS[3], KEYS[4], {holder}) end
 return {1, tok, ttl, now_ms}

@@ -259,15 +259,35 @@ func runCase(t *testing.T, s *redistest.Server, c rueidis.Client, def *lua.Scrip
 		}
 		if sub != nil {
 			msgs := sub.flush(t, e, i)
+			// A notice is "<holder> <token> <ttl_ms>", the token and ttl
+			// being those of the grant the reply reports.
+			tok, ttl := grantOf(sc, got)
 			want := make([]string, len(st.pub))
 			for j, p := range st.pub {
-				want[j] = e.expand(p)
+				want[j] = e.expand(p) + " " + tok + " " + ttl
 			}
 			if strings.Join(msgs, "\n") != strings.Join(want, "\n") || len(msgs) != len(want) {
 				t.Errorf("%s: announcements on %s: got %q, want %q", where, e.k.Wake, msgs, want)
 			}
 		}
 	}
+}
+
+// grantOf returns the token and ttl of the hand-off a reply of acquire.lua
+// ({0, token, ttl, at, holder}) or release.lua ({status, holder, token, ttl})
+// reports.
+func grantOf(sc *lua.Script, got any) (tok, ttl string) {
+	arr, ok := got.([]any)
+	if !ok {
+		return "?", "?"
+	}
+	if sc == lua.Acquire && len(arr) == 5 {
+		return fmt.Sprint(arr[1]), fmt.Sprint(arr[2])
+	}
+	if sc == lua.Release && len(arr) == 4 {
+		return fmt.Sprint(arr[2]), fmt.Sprint(arr[3])
+	}
+	return "?", "?"
 }
 
 func orScript(s, def *lua.Script) *lua.Script {

@@ -80,33 +80,40 @@ local function fk_enqueue(q, qi, holder, ttl, lease, now_us, now_ms)
   end
 end
 
+-- fk_mint returns the next token, max(fence + 1, now in µs), as a string.
+local function fk_mint(fence_val, now_us)
+  local tok = now_us
+  if fence_val + 1 > tok then tok = fence_val + 1 end
+  return fk_fmt(tok)
+end
+
 -- fk_announce tells waiters on channel (by PUBLISH, or SPUBLISH when mode is
--- "S") that holder was handed the lock, unless holder starts with local:
--- the caller's own process delivers those hand-offs in memory. SPUBLISH can
--- fail (on Redis Cluster when another node serves the channel's slot, or on
--- a server without sharded pub/sub), so scripts announce before their first
--- write; subscribers only see the message after the script has finished.
-local function fk_announce(channel, mode, local_prefix, holder)
+-- "S") that holder was handed the lock with token tok for ttl ms; the
+-- message is "<holder> <token> <ttl_ms>" (holders contain no spaces). It is
+-- skipped when holder starts with local: the caller's own process delivers
+-- those hand-offs in memory. SPUBLISH can fail (on Redis Cluster when
+-- another node serves the channel's slot, or on a server without sharded
+-- pub/sub), so scripts announce before their first write; subscribers only
+-- see the message after the script has finished.
+local function fk_announce(channel, mode, local_prefix, holder, tok, ttl)
   if channel == '' then return end
   if local_prefix ~= '' and string.sub(holder, 1, #local_prefix) == local_prefix then return end
+  local msg = holder .. ' ' .. tok .. ' ' .. fk_fmt(ttl)
   if mode == 'S' then
-    redis.call('SPUBLISH', channel, holder)
+    redis.call('SPUBLISH', channel, msg)
   else
-    redis.call('PUBLISH', channel, holder)
+    redis.call('PUBLISH', channel, msg)
   end
 end
 
--- fk_grant mints the next token, max(fence + 1, now in µs), and writes the
--- lock record for holder. It must only run after every precondition holds.
-local function fk_grant(lock, fence, fence_val, fence_ttl, holder, ttl, now_us, now_ms)
-  local tok = now_us
-  if fence_val + 1 > tok then tok = fence_val + 1 end
-  local s = fk_fmt(tok)
+-- fk_grant writes token tok (from fk_mint) to the fence and the lock
+-- record for holder. It must only run after every precondition holds.
+local function fk_grant(lock, fence, fence_ttl, tok, holder, ttl, now_ms)
   if fence_ttl > 0 then
-    redis.call('SET', fence, s, 'PX', fence_ttl)
+    redis.call('SET', fence, tok, 'PX', fence_ttl)
   else
-    redis.call('SET', fence, s)
+    redis.call('SET', fence, tok)
   end
-  redis.call('SET', lock, s .. '|' .. fk_fmt(now_ms) .. '|' .. holder, 'PX', ttl)
-  return s
+  redis.call('SET', lock, tok .. '|' .. fk_fmt(now_ms) .. '|' .. holder, 'PX', ttl)
+  return tok
 end

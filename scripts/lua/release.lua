@@ -14,7 +14,8 @@
 --
 -- The caller leaves the wait queue in every case. If the caller held the lock
 -- (or nobody does), the lock passes straight to the longest-waiting live
--- waiter with a new token, announced on ARGV[4]; otherwise it is deleted.
+-- waiter with a new token, announced on ARGV[4] as "<holder> <token> <ttl_ms>";
+-- otherwise it is deleted.
 --
 -- Reply: {status, next_holder, next_token, next_ttl_ms}
 --   status 1: the caller held the lock and released it
@@ -68,8 +69,9 @@ local fence_val, e3 = fk_fence(KEYS[2])
 if not fence_val then return e3 end
 local now_us, now_ms = fk_now()
 local head, head_ttl, dead, queued = fk_head(KEYS[3], KEYS[4], now_ms, holder, nil)
+local tok = fk_mint(fence_val, now_us)
 -- Announcing can fail (see fk_announce): it is the last precondition.
-if head then fk_announce(wake, mode, local_prefix, head) end
+if head then fk_announce(wake, mode, local_prefix, head, tok, head_ttl) end
 
 -- Every precondition holds; writes start here.
 if queued > 0 then
@@ -77,7 +79,7 @@ if queued > 0 then
   fk_dequeue(KEYS[3], KEYS[4], dead)
 end
 if head then
-  local tok = fk_grant(KEYS[1], KEYS[2], fence_val, fence_ttl, head, head_ttl, now_us, now_ms)
+  fk_grant(KEYS[1], KEYS[2], fence_ttl, tok, head, head_ttl, now_ms)
   fk_dequeue(KEYS[3], KEYS[4], {head})
   return {status, head, tok, head_ttl}
 end

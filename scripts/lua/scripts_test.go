@@ -779,8 +779,10 @@ func TestAnnounceModes(t *testing.T) {
 				}
 				// PUBLISH on a cluster reaches subscribers through the
 				// cluster bus, so it is not ordered with a sentinel.
-				if msgs := sub.waitFor(t, w1); len(msgs) != 1 {
-					t.Errorf("announcements %q, want just %q", msgs, w1)
+				tok, ttl := grantOf(lua.Release, got)
+				notice := w1 + " " + tok + " " + ttl
+				if msgs := sub.waitFor(t, notice); len(msgs) != 1 {
+					t.Errorf("announcements %q, want just %q", msgs, notice)
 				}
 			})
 		}
