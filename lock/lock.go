@@ -28,7 +28,8 @@ type Lock struct {
 	keys       keys.Lock
 	holder     string
 	token      fencing.Token
-	acquiredAt int64 // ms since the epoch on the server clock; 0 if unknown
+	tokStr     string // token.String(), kept to spare an allocation per call
+	acquiredAt int64  // ms since the epoch on the server clock; 0 if unknown
 
 	mu       sync.Mutex
 	deadline time.Time // end of the lease by the local monotonic clock
@@ -42,13 +43,17 @@ type Lock struct {
 	relErr   error
 }
 
-func (l *Locker) newLock(name string, k keys.Lock, holder string, token fencing.Token, at int64, base time.Time, ttl time.Duration) *Lock {
+func (l *Locker) newLock(name string, k keys.Lock, holder string, token fencing.Token, tokStr string, at int64, base time.Time, ttl time.Duration) *Lock {
+	if tokStr == "" {
+		tokStr = token.String()
+	}
 	lk := &Lock{
 		locker:     l,
 		name:       name,
 		keys:       k,
 		holder:     holder,
 		token:      token,
+		tokStr:     tokStr,
 		acquiredAt: at,
 		deadline:   base.Add(ttl - ttl/100),
 	}
@@ -224,7 +229,7 @@ func (lk *Lock) Refresh(ctx context.Context) error {
 	}
 	l := lk.locker
 	keyv := [1]string{lk.keys.Lock}
-	argv := [3]string{lk.holder, lk.token.String(), l.ttlArg}
+	argv := [3]string{lk.holder, lk.tokStr, l.ttlArg}
 	sent := time.Now()
 	var res rueidis.RedisResult
 	var acked int64
@@ -343,7 +348,7 @@ func (lk *Lock) Release(ctx context.Context) error {
 	}
 	lk.mu.Unlock()
 	lostBefore := lk.Err()
-	r, err := lk.locker.runRelease(ctx, &lk.keys, lk.holder, lk.token.String())
+	r, err := lk.locker.runRelease(ctx, &lk.keys, lk.holder, lk.tokStr)
 	if err != nil {
 		return scriptError("release", lk.name, err)
 	}

@@ -118,12 +118,18 @@ func (l *Locker) isClosed() bool {
 	}
 }
 
+// newAttempt returns the keys of name and a new holder id for one acquire
+// attempt, "<owner>|<locker id>.<seq>", in one allocation.
+func (l *Locker) newAttempt(name string) (keys.Lock, string) {
+	var buf [80]byte
+	b := append(buf[:0], l.holderPrefix...)
+	b = strconv.AppendUint(b, l.seq.Add(1), 36)
+	return keys.ForLockWith(l.opts.Prefix, name, b)
+}
+
+// newHolder returns a new holder id, for callers that have the keys.
 func (l *Locker) newHolder() string {
-	n := l.seq.Add(1)
-	b := make([]byte, 0, len(l.holderPrefix)+13)
-	b = append(b, l.holderPrefix...)
-	b = strconv.AppendUint(b, n, 36)
-	return string(b)
+	return l.holderPrefix + strconv.FormatUint(l.seq.Add(1), 36)
 }
 
 // isLocal reports whether holder was issued by this Locker.
@@ -138,6 +144,7 @@ type acquireReply struct {
 	pttl    time.Duration
 	at      int64  // acquired at, ms since the epoch (server clock)
 	holder  string // the other holder, when !granted
+	tokStr  string // token as the script wrote it
 	acked   int64  // replicas acknowledging, with MinReplicas
 	sent    time.Time
 }
@@ -151,18 +158,22 @@ func (l *Locker) runAcquire(ctx context.Context, k *keys.Lock, holder string, wa
 	if durable {
 		touch = "1"
 	}
-	keyv := [4]string{k.Lock, k.Fence, k.Queue, k.QueueInfo}
-	argv := [9]string{holder, l.ttlArg, waitArg, l.leaseArg, l.fenceTTLArg, k.Wake, l.pubArg, l.holderPrefix, touch}
 	var r acquireReply
 	var res rueidis.RedisResult
 	r.sent = time.Now()
 	if durable {
+		// Separate slices: the Dedicated closure of ExecWait moves them
+		// to the heap, which the common path need not pay for.
+		keyv := []string{k.Lock, k.Fence, k.Queue, k.QueueInfo}
+		argv := []string{holder, l.ttlArg, waitArg, l.leaseArg, l.fenceTTLArg, k.Wake, l.pubArg, l.holderPrefix, touch}
 		var err error
-		res, r.acked, err = lua.Acquire.ExecWait(ctx, l.client, keyv[:], argv[:], l.opts.MinReplicas, l.opts.ReplicaTimeout)
+		res, r.acked, err = lua.Acquire.ExecWait(ctx, l.client, keyv, argv, l.opts.MinReplicas, l.opts.ReplicaTimeout)
 		if err != nil && res.Error() == nil {
 			return r, err
 		}
 	} else {
+		keyv := [4]string{k.Lock, k.Fence, k.Queue, k.QueueInfo}
+		argv := [9]string{holder, l.ttlArg, waitArg, l.leaseArg, l.fenceTTLArg, k.Wake, l.pubArg, l.holderPrefix, touch}
 		res = lua.Acquire.Exec(ctx, l.client, keyv[:], argv[:])
 	}
 	arr, err := res.ToArray()
@@ -202,6 +213,7 @@ func (r *acquireReply) decode(arr []rueidis.RedisMessage) error {
 	if r.token, err = fencing.ParseToken(tok); err != nil {
 		return fmt.Errorf("%w: acquire.lua: %v", ErrProtocol, err)
 	}
+	r.tokStr = tok
 	if status != 0 && status != 1 {
 		return fmt.Errorf("%w: acquire.lua: status %d", ErrProtocol, status)
 	}
@@ -255,18 +267,20 @@ func (r *releaseReply) decode(arr []rueidis.RedisMessage) error {
 // runRelease releases (token != "0") or abandons (token == "0") holder's
 // claim on k and hands the lock over to the next waiter if there is one.
 func (l *Locker) runRelease(ctx context.Context, k *keys.Lock, holder, token string) (releaseReply, error) {
-	keyv := [4]string{k.Lock, k.Fence, k.Queue, k.QueueInfo}
-	argv := [6]string{holder, token, l.fenceTTLArg, k.Wake, l.pubArg, l.holderPrefix}
 	var r releaseReply
 	var res rueidis.RedisResult
 	sent := time.Now()
 	if l.opts.MinReplicas > 0 {
+		keyv := []string{k.Lock, k.Fence, k.Queue, k.QueueInfo}
+		argv := []string{holder, token, l.fenceTTLArg, k.Wake, l.pubArg, l.holderPrefix}
 		var err error
-		res, r.acked, err = lua.Release.ExecWait(ctx, l.client, keyv[:], argv[:], l.opts.MinReplicas, l.opts.ReplicaTimeout)
+		res, r.acked, err = lua.Release.ExecWait(ctx, l.client, keyv, argv, l.opts.MinReplicas, l.opts.ReplicaTimeout)
 		if err != nil && res.Error() == nil {
 			return r, err
 		}
 	} else {
+		keyv := [4]string{k.Lock, k.Fence, k.Queue, k.QueueInfo}
+		argv := [6]string{holder, token, l.fenceTTLArg, k.Wake, l.pubArg, l.holderPrefix}
 		res = lua.Release.Exec(ctx, l.client, keyv[:], argv[:])
 	}
 	arr, err := res.ToArray()
@@ -313,8 +327,7 @@ func (l *Locker) TryAcquire(ctx context.Context, name string) (*Lock, error) {
 	if l.isClosed() {
 		return nil, ErrClosed
 	}
-	k := keys.ForLock(l.opts.Prefix, name)
-	holder := l.newHolder()
+	k, holder := l.newAttempt(name)
 	r, err := l.runAcquire(ctx, &k, holder, false)
 	if err != nil {
 		if !scripterr.IsRedis(err) {
@@ -328,7 +341,7 @@ func (l *Locker) TryAcquire(ctx context.Context, name string) (*Lock, error) {
 	if err := l.checkReplicated(name, &k, holder, r.acked); err != nil {
 		return nil, err
 	}
-	return l.newLock(name, k, holder, r.token, r.at, r.sent, r.pttl), nil
+	return l.newLock(name, k, holder, r.token, r.tokStr, r.at, r.sent, r.pttl), nil
 }
 
 func (l *Locker) notAcquired(name string, r acquireReply) *NotAcquiredError {

@@ -272,8 +272,7 @@ func (l *Locker) Acquire(ctx context.Context, name string) (*Lock, error) {
 	if err := keys.ValidateID(name); err != nil {
 		return nil, fmt.Errorf("lock: %w", err)
 	}
-	k := keys.ForLock(l.opts.Prefix, name)
-	holder := l.newHolder()
+	k, holder := l.newAttempt(name)
 	w, err := l.addWaiter(holder)
 	if err != nil {
 		return nil, err
@@ -306,7 +305,7 @@ func (l *Locker) Acquire(ctx context.Context, name string) (*Lock, error) {
 			if err := l.checkReplicated(name, &k, holder, r.acked); err != nil {
 				return nil, err
 			}
-			return l.newLock(name, k, holder, r.token, r.at, r.sent, r.pttl), nil
+			return l.newLock(name, k, holder, r.token, r.tokStr, r.at, r.sent, r.pttl), nil
 		default:
 			last = l.notAcquired(name, r)
 			sleep = l.sleepFor(r.pttl)
@@ -328,7 +327,7 @@ func (l *Locker) Acquire(ctx context.Context, name string) (*Lock, error) {
 			if g.base.IsZero() {
 				g.base = lastSent // announced: granted after our last look
 			}
-			return l.newLock(name, k, holder, g.token, 0, g.base, g.ttl), nil
+			return l.newLock(name, k, holder, g.token, "", 0, g.base, g.ttl), nil
 		case <-w.poke:
 		case <-timer.C:
 		case <-ctx.Done():

@@ -99,9 +99,16 @@ type Lock struct {
 // ForLock builds the keys of lock name under prefix. prefix and name must
 // have been validated.
 func ForLock(prefix, name string) Lock {
+	k, _ := ForLockWith(prefix, name, nil)
+	return k
+}
+
+// ForLockWith is ForLock that also returns tail as a string, from the same
+// allocation as the keys (the lock package puts its holder id there).
+func ForLockWith(prefix, name string, tail []byte) (Lock, string) {
 	var v [5]string
-	build(prefix, name, lockSuffixes[:], v[:])
-	return Lock{Lock: v[0], Fence: v[1], Queue: v[2], QueueInfo: v[3], Wake: v[4]}
+	t := build(prefix, name, lockSuffixes[:], v[:], tail)
+	return Lock{Lock: v[0], Fence: v[1], Queue: v[2], QueueInfo: v[3], Wake: v[4]}, t
 }
 
 var lockSuffixes = [...]string{"lock", "fence", "lockq", "lockqi", "wake"}
@@ -119,7 +126,7 @@ var sessionSuffixes = [...]string{"lock", "fence", "state", "msgs", "stage", "cp
 // have been validated.
 func ForSession(prefix, id string) Session {
 	var v [len(sessionSuffixes)]string
-	build(prefix, id, sessionSuffixes[:], v[:])
+	build(prefix, id, sessionSuffixes[:], v[:], nil)
 	return Session{Lock: v[0], Fence: v[1], State: v[2], Msgs: v[3], Stage: v[4], Cps: v[5], Cpd: v[6], Events: v[7], Out: v[8]}
 }
 
@@ -131,10 +138,10 @@ func (k *Session) Data() [7]string {
 }
 
 // build writes "<prefix>:{<id>}:<suffix>" for each suffix into out, all
-// slicing one string.
-func build(prefix, id string, suffixes []string, out []string) {
+// slicing one string, which ends with tail; it returns that tail.
+func build(prefix, id string, suffixes []string, out []string, tail []byte) string {
 	base := len(prefix) + len(id) + 4 // "<prefix>:{<id>}:"
-	n := 0
+	n := len(tail)
 	for _, sfx := range suffixes {
 		n += base + len(sfx)
 	}
@@ -147,6 +154,7 @@ func build(prefix, id string, suffixes []string, out []string) {
 		b.WriteString("}:")
 		b.WriteString(sfx)
 	}
+	b.Write(tail)
 	s := b.String()
 	off := 0
 	for i, sfx := range suffixes {
@@ -154,6 +162,7 @@ func build(prefix, id string, suffixes []string, out []string) {
 		out[i] = s[off:end]
 		off = end
 	}
+	return s[off:]
 }
 
 // Tag returns "<prefix>:{<id>}:", the common beginning of every key of id.
