@@ -96,34 +96,14 @@ func (s *Stager) Promote(ctx context.Context, id string, step int64, token fenci
 // Invalid st gets statestore.ErrInvalidDocument, ErrTooLarge or
 // ErrInvalidArgument before anything is sent; see Promote for the rest.
 func (s *Stager) SaveStateAndPromote(ctx context.Context, id string, step int64, token fencing.Token, st statestore.State, opts ...PromoteOption) (PromoteResult, error) {
-	if err := checkState(&st, s.cfg.MaxDocBytes); err != nil {
+	if err := st.Validate(s.cfg.MaxDocBytes); err != nil {
 		return PromoteResult{}, fmt.Errorf("staging: save and promote %q: %w", id, err)
 	}
 	return s.promote(ctx, "save and promote", id, step, token, &st, opts)
 }
 
-// checkState applies the rules of statestore.Store.Save to st.
-func checkState(st *statestore.State, maxBytes int) error {
-	switch {
-	case !st.Status.Valid():
-		return fmt.Errorf("%w: status %q", statestore.ErrInvalidDocument, st.Status)
-	case st.Step < 0:
-		return fmt.Errorf("%w: state step %d", statestore.ErrInvalidArgument, st.Step)
-	case st.Version < 0:
-		return fmt.Errorf("%w: version %d", statestore.ErrInvalidArgument, st.Version)
-	case len(st.Data) > 0 && !json.Valid(st.Data):
-		return fmt.Errorf("%w: Data is not valid JSON", statestore.ErrInvalidDocument)
-	case len(st.Output) > 0 && !json.Valid(st.Output):
-		return fmt.Errorf("%w: Output is not valid JSON", statestore.ErrInvalidDocument)
-	}
-	if n := len(st.Data) + otherBytes(st); n > maxBytes {
-		return fmt.Errorf("%w: state of %d bytes (max %d)", statestore.ErrTooLarge, n, maxBytes)
-	}
-	return nil
-}
-
 // otherBytes is what st counts against the size limit besides Data.
-func otherBytes(st *statestore.State) int { return len(st.Output) + len(st.Error) + len(st.AgentType) }
+func otherBytes(st *statestore.State) int { return st.Size() - len(st.Data) }
 
 func (s *Stager) promote(ctx context.Context, op, id string, step int64, token fencing.Token, st *statestore.State, opts []PromoteOption) (PromoteResult, error) {
 	var o promoteOptions

@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"sync"
 	"testing"
+	"time"
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
@@ -294,5 +295,42 @@ func TestUpdateConcurrent(t *testing.T) {
 		assert.ErrorIs(t, err, boom)
 		_, err = e.store.Update(ctx, "missing", lk.Token(), func(*statestore.State) error { return nil })
 		assert.ErrorIs(t, err, statestore.ErrNotFound)
+	})
+}
+
+// TestUpdateSeesRecreation: between Update's read and its write the session
+// is deleted and created again, and written until it is back at the version
+// Update read. The write must not land on the new session's state.
+func TestUpdateSeesRecreation(t *testing.T) {
+	redistest.Each(t, func(t *testing.T, s *redistest.Server) {
+		e := newEnv(t, s, statestore.Options{})
+		ctx := t.Context()
+		lk := e.acquire(t, "aba")
+		tok := lk.Token()
+		_, err := e.store.Create(ctx, "aba", tok, statestore.State{Status: "old"})
+		require.NoError(t, err)
+		_, err = e.store.UpdateStatus(ctx, "aba", tok, "old") // version 2
+		require.NoError(t, err)
+		attempts := 0
+		st, err := e.store.Update(ctx, "aba", tok, func(st *statestore.State) error {
+			attempts++
+			if attempts == 1 {
+				time.Sleep(2 * time.Millisecond) // a new creation time
+				_, err := e.store.Delete(ctx, "aba", tok)
+				require.NoError(t, err)
+				_, err = e.store.Create(ctx, "aba", tok, statestore.State{Status: "new"})
+				require.NoError(t, err)
+				_, err = e.store.UpdateStatus(ctx, "aba", tok, "new") // version 2 again
+				require.NoError(t, err)
+			}
+			st.Error = fmt.Sprintf("seen %s", st.Status)
+			return nil
+		})
+		require.NoError(t, err)
+		assert.Equal(t, 2, attempts)
+		assert.Equal(t, "seen new", st.Error)
+		got, err := e.store.Load(ctx, "aba")
+		require.NoError(t, err)
+		assert.Equal(t, "seen new", got.Error)
 	})
 }

@@ -71,9 +71,32 @@ type State struct {
 	CreatedAt, UpdatedAt time.Time
 }
 
-// docSize is the size counted against Options.MaxDocumentBytes.
-func (st *State) docSize() int {
+// Size is what st counts against Options.MaxDocumentBytes: the bytes of
+// Data, Output, Error and AgentType.
+func (st *State) Size() int {
 	return len(st.Data) + len(st.Output) + len(st.Error) + len(st.AgentType)
+}
+
+// Validate reports whether Save would accept st's fields with the limit
+// maxDocumentBytes: an error matching ErrInvalidDocument (bad status, Data
+// or Output not JSON), ErrInvalidArgument (negative Step or Version) or
+// ErrTooLarge.
+func (st *State) Validate(maxDocumentBytes int) error {
+	switch {
+	case !st.Status.Valid():
+		return fmt.Errorf("%w: status %q", ErrInvalidDocument, st.Status)
+	case st.Step < 0:
+		return fmt.Errorf("%w: step %d", ErrInvalidArgument, st.Step)
+	case st.Version < 0:
+		return fmt.Errorf("%w: version %d", ErrInvalidArgument, st.Version)
+	case st.Size() > maxDocumentBytes:
+		return fmt.Errorf("%w: state of %d bytes (max %d)", ErrTooLarge, st.Size(), maxDocumentBytes)
+	case len(st.Data) > 0 && !json.Valid(st.Data):
+		return fmt.Errorf("%w: Data is not valid JSON", ErrInvalidDocument)
+	case len(st.Output) > 0 && !json.Valid(st.Output):
+		return fmt.Errorf("%w: Output is not valid JSON", ErrInvalidDocument)
+	}
+	return nil
 }
 
 // decodeState fills st from the reply of state_load.lua:

@@ -61,33 +61,11 @@ func (s *Store) begin(id string, token fencing.Token, extra int) (fenced.Write, 
 	return s.cfg.NewWrite(&k, token, extra), nil
 }
 
-func (s *Store) checkState(st *State) error {
-	if !st.Status.Valid() {
-		return fmt.Errorf("statestore: %w: status %q", ErrInvalidDocument, st.Status)
-	}
-	if st.Step < 0 {
-		return fmt.Errorf("statestore: %w: step %d", ErrInvalidArgument, st.Step)
-	}
-	if st.Version < 0 {
-		return fmt.Errorf("statestore: %w: version %d", ErrInvalidArgument, st.Version)
-	}
-	if n := st.docSize(); n > s.opts.MaxDocumentBytes {
-		return fmt.Errorf("statestore: %w: state of %d bytes (max %d)", ErrTooLarge, n, s.opts.MaxDocumentBytes)
-	}
-	if len(st.Data) > 0 && !json.Valid(st.Data) {
-		return fmt.Errorf("statestore: %w: Data is not valid JSON", ErrInvalidDocument)
-	}
-	if len(st.Output) > 0 && !json.Valid(st.Output) {
-		return fmt.Errorf("statestore: %w: Output is not valid JSON", ErrInvalidDocument)
-	}
-	return nil
-}
-
 // Create stores a new session with the state st, fenced by token, and
 // returns its version (1). It returns ErrExists if the session exists.
 // See Save for the other errors.
 func (s *Store) Create(ctx context.Context, id string, token fencing.Token, st State) (int64, error) {
-	return s.save(ctx, "create", id, token, &st, "0")
+	return s.save(ctx, "create", id, token, &st, "0", "")
 }
 
 // Save stores st as the state of session id, creating the session if
@@ -108,19 +86,19 @@ func (s *Store) Save(ctx context.Context, id string, token fencing.Token, st Sta
 	if st.Version > 0 {
 		want = strconv.FormatInt(st.Version, 10)
 	}
-	return s.save(ctx, "save", id, token, &st, want)
+	return s.save(ctx, "save", id, token, &st, want, "")
 }
 
-func (s *Store) save(ctx context.Context, op, id string, token fencing.Token, st *State, want string) (int64, error) {
-	w, err := s.begin(id, token, 7)
+func (s *Store) save(ctx context.Context, op, id string, token fencing.Token, st *State, want, wantCreated string) (int64, error) {
+	w, err := s.begin(id, token, 8)
 	if err != nil {
 		return 0, err
 	}
-	if err := s.checkState(st); err != nil {
-		return 0, err
+	if err := st.Validate(s.opts.MaxDocumentBytes); err != nil {
+		return 0, fmt.Errorf("statestore: %w", err)
 	}
 	w.Args = append(w.Args, want, st.AgentType, string(st.Status), strconv.FormatInt(st.Step, 10),
-		string(st.Data), string(st.Output), st.Error)
+		string(st.Data), string(st.Output), st.Error, wantCreated)
 	arr, err := s.cfg.Exec(ctx, lua.StateSave, w)
 	if err != nil {
 		err = fenced.Error("statestore", op, id, err)
@@ -165,6 +143,10 @@ func (s *Store) Delete(ctx context.Context, id string, token fencing.Token) (boo
 		return false, fenced.Error("statestore", "delete", id, err)
 	}
 	return n == 1, nil
+}
+
+func wantCreatedArg(created time.Time) string {
+	return strconv.FormatInt(created.UnixMilli(), 10)
 }
 
 // CASResult is the outcome of CompareAndSetStatus.
@@ -377,12 +359,14 @@ func (s *Store) Update(ctx context.Context, id string, token fencing.Token, fn f
 		if err != nil {
 			return State{}, err
 		}
-		loaded := st.Version
+		loaded, created := st.Version, st.CreatedAt
 		if err := fn(&st); err != nil {
 			return State{}, err
 		}
 		st.Version = loaded
-		v, err := s.save(ctx, "update", id, token, &st, strconv.FormatInt(loaded, 10))
+		// The creation time guards against a session deleted and created
+		// again that reached the loaded version once more.
+		v, err := s.save(ctx, "update", id, token, &st, strconv.FormatInt(loaded, 10), wantCreatedArg(created))
 		if err == nil {
 			st.Version = v
 			st.Fence = token

@@ -8,12 +8,16 @@
 -- ARGV[5] agent type, ARGV[6] status, ARGV[7] step (integer >= 0),
 -- ARGV[8] data (JSON, validated by the caller), ARGV[9] output (JSON or ""),
 -- ARGV[10] error text
+-- ARGV[11] expected created_at ms ("" or absent: any); with ARGV[4] = n it
+--          tells apart a session deleted and created again that reached
+--          version n once more
 --
 -- Reply: {version, created_at_ms, updated_at_ms}
 -- Errors: FENCEKIT_STALE, FENCEKIT_NOT_HOLDER, FENCEKIT_CORRUPT (lib_fence.lua);
 --         FENCEKIT_EXISTS <version> (expected "0", the session exists);
 --         FENCEKIT_NOT_FOUND state (expected n, no session);
---         FENCEKIT_CONFLICT <version> (expected n, the state is at another version);
+--         FENCEKIT_CONFLICT <version> (expected n, the state is at another
+--         version, or was created at another time than ARGV[11]);
 --         FENCEKIT_BADARG <arg>; WRONGTYPE. All before the first write.
 -- Retryable: no. A retry after a lost reply bumps the version again (or,
 --         with an expected version, reports a conflict).
@@ -37,6 +41,10 @@ elseif want ~= '' then
   if not w then return redis.error_reply('FENCEKIT_BADARG expected') end
   if not exists then return redis.error_reply('FENCEKIT_NOT_FOUND state') end
   if w ~= version then return redis.error_reply('FENCEKIT_CONFLICT ' .. fk_fmt(version)) end
+  local wc = ARGV[11] or ''
+  if wc ~= '' and wc ~= redis.call('HGET', KEYS[3], 'created_at') then
+    return redis.error_reply('FENCEKIT_CONFLICT ' .. fk_fmt(version))
+  end
 end
 
 -- Every precondition holds; writes start here.
