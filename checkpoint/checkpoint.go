@@ -212,7 +212,9 @@ func (s *Store) get(ctx context.Context, op, id string, keys []string, cpid stri
 // checkpoint's State and its Step the checkpoint's Step, and the messages
 // are trimmed to the checkpoint's MessageCount. When messages are trimmed,
 // message cursors issued before (statestore.Store.Messages) get
-// ErrInvalidCursor. The status and the other state fields stay, and so do
+// ErrInvalidCursor. Staged changes (package staging) are discarded: they
+// belong to the timeline the restore abandons. The status and the other
+// state fields stay, and so do
 // all checkpoints, including those saved after cpid; but a checkpoint whose
 // messages a restore trimmed away can no longer be restored
 // ([ErrMessagesTrimmed]).

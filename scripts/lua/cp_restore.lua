@@ -16,7 +16,9 @@
 -- iff m <= n of the first entry with e > c (and of course m <= the count):
 -- otherwise restoring it is refused, because messages appended after an
 -- earlier restore would stand in for the ones it saw.
--- Checkpoints, the status and the other state fields stay as they are.
+-- Staged changes (KEYS[5]) are discarded: they were made on the timeline
+-- the restore abandons. Checkpoints, the status and the other state fields
+-- stay as they are.
 --
 -- Reply: {version, message_count, msg_epoch}
 -- Errors: FENCEKIT_STALE, FENCEKIT_NOT_HOLDER, FENCEKIT_CORRUPT (lib_fence.lua);
@@ -61,9 +63,11 @@ end
 if mc > intact then
   return redis.error_reply('FENCEKIT_NOT_FOUND messages ' .. fk_fmt(mc) .. ' ' .. fk_fmt(intact))
 end
+redis.call('HLEN', KEYS[5]) -- WRONGTYPE before any write
 local _, now_ms = fk_now()
 
 -- Every precondition holds; writes start here.
+redis.call('DEL', KEYS[5])
 redis.call('HSET', KEYS[3], 'data', string.sub(p, #hdr + 1, #hdr + slen), 'step', fk_fmt(step))
 if mc < have then
   if mc == 0 then
