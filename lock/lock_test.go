@@ -345,14 +345,14 @@ func TestAutoRefresh(t *testing.T) {
 		ctx := ctxT(t, 20*time.Second)
 		prefix := s.Prefix(t)
 		lostCh := make(chan error, 1)
-		l := newLocker(t, s, lock.Options{Prefix: prefix, TTL: 300 * time.Millisecond, AutoRefresh: true,
+		l := newLocker(t, s, lock.Options{Prefix: prefix, TTL: 900 * time.Millisecond, AutoRefresh: true,
 			OnLost: func(_ *lock.Lock, err error) { lostCh <- err }})
 		lk, err := l.TryAcquire(ctx, "w")
 		require.NoError(t, err)
 		// Held across several TTLs by the watchdog alone.
 		for range 4 {
-			time.Sleep(200 * time.Millisecond)
-			s.FastForward(200 * time.Millisecond)
+			time.Sleep(400 * time.Millisecond)
+			s.FastForward(400 * time.Millisecond)
 			require.NoError(t, lk.Err())
 		}
 		info, err := l.Inspect(ctx, "w")
