@@ -43,7 +43,7 @@ func TestStaleExecutorRejected(t *testing.T) {
 			e.s.Do(t, "DEL", e.keys("s1").Lock)
 			return nil
 		}, false, fencing.ErrNotHolder},
-		{"strict/B wrote and released", false, releasedThenB, true, fencing.ErrNotHolder},
+		{"strict/B wrote and released", false, releasedThenB, true, fencing.ErrStaleToken}, // a newer token was issued: stale before not-holder
 		{"relaxed/released, B holds", true, releasedThenB, false, fencing.ErrStaleToken},
 		{"relaxed/expired, B holds", true, expiredThenB, false, fencing.ErrStaleToken},
 		{"relaxed/B wrote and released", true, expiredThenB, true, fencing.ErrStaleToken},

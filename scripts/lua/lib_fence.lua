@@ -17,12 +17,27 @@
 
 -- fk_check validates token and mode and checks the fence. It returns the
 -- token as a number, or nil and an error reply. Read-only.
---   strict:  the lock record must exist and carry the token;
---   relaxed: no newer token may have been issued for the lock;
---   both:    the token is at least the highest the session accepted.
+--   both:    no newer token may have been issued for the lock (its fence
+--            counter) or accepted by the session (the state's fence);
+--            otherwise STALE, whatever the lock record says;
+--   strict:  the lock record must also exist and carry the token
+--            (otherwise NOT_HOLDER: the lease ended or was never granted).
 local function fk_check(lockk, fencek, statek, tok, mode)
   local t = fk_num(tok)
   if not t or t == 0 then return nil, redis.error_reply('FENCEKIT_BADARG token') end
+  if mode ~= 'S' and mode ~= 'R' then return nil, redis.error_reply('FENCEKIT_BADARG mode') end
+  local f = redis.call('GET', fencek)
+  if f then
+    local fn = fk_num(f)
+    if not fn then return nil, redis.error_reply('FENCEKIT_CORRUPT ' .. fencek) end
+    if fn > t then return nil, redis.error_reply('FENCEKIT_STALE ' .. tok .. ' ' .. f) end
+  end
+  local sf = redis.call('HGET', statek, 'fence')
+  if sf then
+    local sn = fk_num(sf)
+    if not sn then return nil, redis.error_reply('FENCEKIT_CORRUPT ' .. statek) end
+    if sn > t then return nil, redis.error_reply('FENCEKIT_STALE ' .. tok .. ' ' .. sf) end
+  end
   if mode == 'S' then
     local rec = redis.call('GET', lockk)
     if not rec then return nil, redis.error_reply('FENCEKIT_NOT_HOLDER ' .. tok .. ' ') end
@@ -31,21 +46,6 @@ local function fk_check(lockk, fencek, statek, tok, mode)
     local rn = fk_num(rt)
     if rn > t then return nil, redis.error_reply('FENCEKIT_STALE ' .. tok .. ' ' .. rt) end
     if rn ~= t then return nil, redis.error_reply('FENCEKIT_NOT_HOLDER ' .. tok .. ' ' .. rt) end
-  elseif mode == 'R' then
-    local f = redis.call('GET', fencek)
-    if f then
-      local fn = fk_num(f)
-      if not fn then return nil, redis.error_reply('FENCEKIT_CORRUPT ' .. fencek) end
-      if fn > t then return nil, redis.error_reply('FENCEKIT_STALE ' .. tok .. ' ' .. f) end
-    end
-  else
-    return nil, redis.error_reply('FENCEKIT_BADARG mode')
-  end
-  local sf = redis.call('HGET', statek, 'fence')
-  if sf then
-    local sn = fk_num(sf)
-    if not sn then return nil, redis.error_reply('FENCEKIT_CORRUPT ' .. statek) end
-    if sn > t then return nil, redis.error_reply('FENCEKIT_STALE ' .. tok .. ' ' .. sf) end
   end
   return t
 end
