@@ -154,6 +154,20 @@ func (lk *Lock) Context() context.Context {
 	return lk.ctx
 }
 
+// WithContext returns a context derived from parent that is also cancelled
+// when the lease ends, with Lock.Err as its cause. Use it for work that must
+// stop at the caller's deadline or at the end of the lease, whichever comes
+// first. Call cancel when the work is done.
+func (lk *Lock) WithContext(parent context.Context) (ctx context.Context, cancel context.CancelFunc) {
+	c, cancelCause := context.WithCancelCause(parent)
+	lease := lk.Context()
+	stop := context.AfterFunc(lease, func() { cancelCause(context.Cause(lease)) })
+	return c, func() {
+		stop()
+		cancelCause(context.Canceled)
+	}
+}
+
 // armLocked starts the timer that ends the lease at its deadline.
 func (lk *Lock) armLocked() {
 	if lk.timer != nil || lk.err != nil {

@@ -382,3 +382,24 @@ func TestAutoRefresh(t *testing.T) {
 		assert.ErrorIs(t, lk.Release(ctx), lock.ErrLockLost)
 	})
 }
+
+func TestWithContext(t *testing.T) {
+	s := redistest.NewMini(t)
+	ctx := t.Context()
+	l := newLocker(t, s, lock.Options{TTL: time.Minute})
+	lk, err := l.TryAcquire(ctx, "c")
+	require.NoError(t, err)
+
+	parent, cancelParent := context.WithCancel(ctx)
+	work, done := lk.WithContext(parent)
+	cancelParent()
+	<-work.Done()
+	assert.ErrorIs(t, context.Cause(work), context.Canceled, "the parent ended first")
+	done()
+
+	work, done = lk.WithContext(ctx)
+	defer done()
+	require.NoError(t, lk.Release(ctx))
+	<-work.Done()
+	assert.ErrorIs(t, context.Cause(work), lock.ErrReleased, "the lease ended first")
+}
