@@ -183,3 +183,41 @@ func TagOf(key string) string {
 	}
 	return key[i+1 : i+1+j]
 }
+
+// Memory holds the fixed keys of one vector-memory tag (package memory).
+// The tag is "mem:<scope root>", so a scope's records, its indexes and the
+// lock named after the tag (Lock, Fence: the keys [ForLock] builds for that
+// name) share one cluster slot:
+//
+//	<prefix>:{mem:<root>}:lock       lock record of the lock named "mem:<root>"
+//	<prefix>:{mem:<root>}:fence      that lock's fence counter
+//	<prefix>:{mem:<root>}:mmeta      hash: fence (highest token accepted by a memory write)
+//	<prefix>:{mem:<root>}:mexp       zset: "<scope>\n<id>" -> expiry (unix ms) of records with a TTL
+//	<prefix>:{mem:<root>}:mscopes    hash: scope -> number of records
+//	<prefix>:{mem:<root>}:r:<id>     hash: one record
+//	<prefix>:{mem:<root>}:sx:<scope> zset: record id -> created_at (unix ms), one per scope
+//
+// Base is "<prefix>:{mem:<root>}:", the beginning of every key of the tag.
+type Memory struct {
+	Lock, Fence, Meta, Exp, Scopes, Base string
+}
+
+var memorySuffixes = [...]string{"lock", "fence", "mmeta", "mexp", "mscopes", ""}
+
+// MemoryTag returns the hash tag of the memory scope root root: "mem:" + root.
+// It is also the name of the lock that fences writes to the root's scopes.
+func MemoryTag(root string) string { return "mem:" + root }
+
+// ForMemory builds the fixed keys of the memory tag of root under prefix.
+// prefix and root must have been validated.
+func ForMemory(prefix, root string) Memory {
+	var v [len(memorySuffixes)]string
+	build(prefix, MemoryTag(root), memorySuffixes[:], v[:], nil)
+	return Memory{Lock: v[0], Fence: v[1], Meta: v[2], Exp: v[3], Scopes: v[4], Base: v[5]}
+}
+
+// Record returns the key of record id of the tag.
+func (m *Memory) Record(id string) string { return m.Base + "r:" + id }
+
+// ScopeIndex returns the key of the index of scope (a scope of the tag).
+func (m *Memory) ScopeIndex(scope string) string { return m.Base + "sx:" + scope }

@@ -117,3 +117,23 @@ func TestForSession(t *testing.T) {
 		t.Errorf("ForSession allocates %v times, want 1", allocs)
 	}
 }
+
+func TestForMemory(t *testing.T) {
+	m := ForMemory("fk", "user/42")
+	want := Memory{
+		Lock: "fk:{mem:user/42}:lock", Fence: "fk:{mem:user/42}:fence", Meta: "fk:{mem:user/42}:mmeta",
+		Exp: "fk:{mem:user/42}:mexp", Scopes: "fk:{mem:user/42}:mscopes", Base: "fk:{mem:user/42}:",
+	}
+	if m != want {
+		t.Fatalf("ForMemory = %+v, want %+v", m, want)
+	}
+	if l := ForLock("fk", MemoryTag("user/42")); l.Lock != m.Lock || l.Fence != m.Fence {
+		t.Errorf("lock keys %q %q differ from the lock named %q", m.Lock, m.Fence, MemoryTag("user/42"))
+	}
+	if got := m.Record("a"); got != "fk:{mem:user/42}:r:a" {
+		t.Errorf("Record = %q", got)
+	}
+	if got := m.ScopeIndex("user/42/p"); got != "fk:{mem:user/42}:sx:user/42/p" || TagOf(got) != "mem:user/42" {
+		t.Errorf("ScopeIndex = %q", got)
+	}
+}

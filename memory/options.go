@@ -1,0 +1,166 @@
+package memory
+
+import (
+	"fmt"
+	"time"
+
+	"github.com/fencekit/fencekit/internal/keys"
+)
+
+// Backend selects how Search finds the nearest records.
+type Backend int
+
+// The backends.
+const (
+	// BackendAuto probes the server once in New and picks the best backend
+	// that is implemented and available. Today that is always BackendScan;
+	// the probe result is reported by Store.Features.
+	BackendAuto Backend = iota
+	// BackendScan scores every candidate record in Go (exact top-k), with
+	// the vectors read through rueidis client-side caching.
+	BackendScan
+	// BackendFT would use FT.CREATE/FT.SEARCH (Redis Query Engine, Redis
+	// Stack, valkey-search). Not implemented yet: New returns
+	// ErrUnsupportedBackend.
+	BackendFT
+	// BackendVSet would use Redis 8 vector sets (VADD/VSIM). Not
+	// implemented yet: New returns ErrUnsupportedBackend.
+	BackendVSet
+)
+
+// String returns "auto", "scan", "ft" or "vset".
+func (b Backend) String() string {
+	switch b {
+	case BackendAuto:
+		return "auto"
+	case BackendScan:
+		return "scan"
+	case BackendFT:
+		return "ft"
+	case BackendVSet:
+		return "vset"
+	}
+	return fmt.Sprintf("Backend(%d)", int(b))
+}
+
+// Defaults and limits.
+const (
+	DefaultPrefix      = "fencekit"
+	DefaultTagDepth    = 1
+	DefaultMaxText     = 64 << 10
+	DefaultMaxMetadata = 4 << 10
+	DefaultScanLimit   = 20000
+	DefaultCacheTTL    = 10 * time.Minute
+	// MaxK is the largest SearchOptions.K.
+	MaxK = 1000
+	// MaxDim is the largest Options.Dim.
+	MaxDim = 16384
+	// MaxBatch is the most records one Put, Get or Delete takes.
+	MaxBatch = 1000
+	// MaxScopeLen is the longest scope in bytes.
+	MaxScopeLen = 256
+	// MaxCategories is the most categories of one record; MaxCategoryLen
+	// the longest category in bytes.
+	MaxCategories  = 64
+	MaxCategoryLen = 128
+	// MaxListLimit is the largest List page.
+	MaxListLimit = 1000
+	// DefaultListLimit is the List page size when ListOptions.Limit is 0.
+	DefaultListLimit = 100
+)
+
+// Options configure a Store. Dim is required; every other zero field
+// means its documented default.
+type Options struct {
+	// Prefix is the first part of every key. It must be the Prefix of the
+	// lock.Locker whose locks fence writes. Default: "fencekit".
+	Prefix string
+
+	// Dim is the dimension of every embedding (1..MaxDim). Required.
+	Dim int
+
+	// Backend selects the search backend. Default: BackendAuto.
+	Backend Backend
+
+	// TagDepth is how many leading segments of a scope form its root, the
+	// cluster hash tag "{mem:<root>}" of all its keys. A scope must have at
+	// least TagDepth segments. With the default 1, "user/42/project/7"
+	// lives in slot {mem:user}: every scope under "user" shares one slot,
+	// so a search of "user" with descendants is a single-slot read, but
+	// all of "user" lives on one cluster node. With TagDepth 2 the same
+	// scope lives in {mem:user/42}: users spread over the cluster, and
+	// "user" alone is no longer a valid scope. Default: 1.
+	TagDepth int
+
+	// Relaxed changes the check of fenced writes like statestore's
+	// Options.Relaxed: the token must be the newest issued for the lock,
+	// even if its lease ended. Default: strict (the lock record must carry
+	// the token).
+	Relaxed bool
+
+	// MaxText bounds Record.Text in bytes. Default: 64 KiB.
+	MaxText int
+
+	// MaxMetadata bounds Record.Metadata, measured as the length of its
+	// JSON encoding. Default: 4 KiB.
+	MaxMetadata int
+
+	// ScanLimit bounds the number of records one scan search scores (after
+	// the scope and time-window selection). A search above it fails with a
+	// [*ScanLimitError]. At 768 dimensions, 20,000 records hold about 60 MiB
+	// of vectors in the client-side cache. Negative: no limit.
+	// Default: 20000.
+	ScanLimit int
+
+	// CacheTTL is the client-side cache lifetime of the keys a scan search
+	// reads (the server invalidates them on every write anyway; the TTL
+	// only bounds how long unused entries occupy memory). Default: 10 min.
+	CacheTTL time.Duration
+}
+
+// Validate reports the first invalid field as an error matching
+// ErrInvalidArgument.
+func (o Options) Validate() error {
+	if o.Prefix != "" {
+		if err := keys.ValidatePrefix(o.Prefix); err != nil {
+			return fmt.Errorf("memory: %w: Prefix: %v", ErrInvalidArgument, err)
+		}
+	}
+	switch {
+	case o.Dim < 1 || o.Dim > MaxDim:
+		return fmt.Errorf("memory: %w: Dim %d not in [1, %d]", ErrInvalidArgument, o.Dim, MaxDim)
+	case o.Backend < BackendAuto || o.Backend > BackendVSet:
+		return fmt.Errorf("memory: %w: Backend %v", ErrInvalidArgument, o.Backend)
+	case o.TagDepth < 0:
+		return fmt.Errorf("memory: %w: TagDepth %d is negative", ErrInvalidArgument, o.TagDepth)
+	case o.MaxText < 0:
+		return fmt.Errorf("memory: %w: MaxText %d is negative", ErrInvalidArgument, o.MaxText)
+	case o.MaxMetadata < 0:
+		return fmt.Errorf("memory: %w: MaxMetadata %d is negative", ErrInvalidArgument, o.MaxMetadata)
+	case o.CacheTTL < 0:
+		return fmt.Errorf("memory: %w: CacheTTL %v is negative", ErrInvalidArgument, o.CacheTTL)
+	}
+	return nil
+}
+
+func (o Options) withDefaults() Options {
+	if o.Prefix == "" {
+		o.Prefix = DefaultPrefix
+	}
+	if o.TagDepth == 0 {
+		o.TagDepth = DefaultTagDepth
+	}
+	if o.MaxText == 0 {
+		o.MaxText = DefaultMaxText
+	}
+	if o.MaxMetadata == 0 {
+		o.MaxMetadata = DefaultMaxMetadata
+	}
+	if o.ScanLimit == 0 {
+		o.ScanLimit = DefaultScanLimit
+	}
+	if o.CacheTTL == 0 {
+		o.CacheTTL = DefaultCacheTTL
+	}
+	return o
+}

@@ -1,0 +1,361 @@
+package memory
+
+import (
+	"container/heap"
+	"context"
+	"encoding/hex"
+	"encoding/json"
+	"fmt"
+	"strings"
+	"time"
+
+	"github.com/redis/rueidis"
+
+	"github.com/fencekit/fencekit/internal/keys"
+)
+
+// Match says how SearchOptions.Categories select records.
+type Match int
+
+// The category match modes.
+const (
+	MatchAny Match = iota // the record has at least one of the categories
+	MatchAll              // the record has every category
+)
+
+// SearchOptions select and bound the results of Search. Every filter is
+// exact and applied before the top K are chosen, so a search returns the K
+// most similar records among those that pass every filter (fewer when
+// fewer pass).
+type SearchOptions struct {
+	// K is the number of results, 1..MaxK. Required.
+	K int
+	// Scope is the scope to search. Required.
+	Scope string
+	// IncludeDescendants also searches the scopes under Scope.
+	IncludeDescendants bool
+	// Categories, when not empty, keep records that have any (Match =
+	// MatchAny, the default) or all (MatchAll) of them.
+	Categories []string
+	Match      Match
+	// Metadata keeps records whose metadata has every key with exactly
+	// that value.
+	Metadata map[string]string
+	// MinImportance keeps records with Importance >= MinImportance.
+	MinImportance float64
+	// CreatedAfter and CreatedBefore, when not zero, keep records created
+	// strictly after / strictly before them (millisecond resolution).
+	CreatedAfter, CreatedBefore time.Time
+	// MinSimilarity, when not nil, keeps results with Similarity >=
+	// *MinSimilarity.
+	MinSimilarity *float64
+}
+
+// Result is a record and its cosine similarity to the query, in [-1, 1].
+type Result struct {
+	Record
+	Similarity float64
+}
+
+// Search returns the records most similar to vector (cosine similarity,
+// highest first; ties by id ascending) that pass the filters of o.
+//
+// The scan backend reads the candidates' index, vectors and filter fields
+// with DoMultiCache: on a client with client-side caching (the rueidis
+// default on real Redis) a repeated search is answered from the cache,
+// refreshed by the server's invalidations after writes; with
+// DisableCache (miniredis) each search costs four round trips (the scope
+// counts, the indexes, the candidates' vectors and filter fields, the
+// winners' records). A warm search costs one round trip: the first read
+// always goes to the server, which makes sure that every write completed
+// before the search began has invalidated the cache (see candidates). Candidates are the records of the selected scopes
+// inside the time window; more than Options.ScanLimit of them fail with a
+// [*ScanLimitError]. Bad input (a vector of the wrong dimension, NaN or
+// Inf, the zero vector, K outside 1..MaxK, an invalid scope) fails with the
+// matching error before anything is sent.
+func (s *Store) Search(ctx context.Context, vector []float32, o SearchOptions) ([]Result, error) {
+	q, err := normalize(vector, s.opts.Dim)
+	if err != nil {
+		return nil, err
+	}
+	if o.K < 1 || o.K > MaxK {
+		return nil, fmt.Errorf("%w: %d not in [1, %d]", ErrInvalidK, o.K, MaxK)
+	}
+	if o.Match != MatchAny && o.Match != MatchAll {
+		return nil, fmt.Errorf("memory: %w: Match %d", ErrInvalidArgument, o.Match)
+	}
+	cats, err := normCategories(o.Categories)
+	if err != nil {
+		return nil, err
+	}
+	hexCats := make([]string, len(cats))
+	for i, c := range cats {
+		hexCats[i] = hex.EncodeToString([]byte(c))
+	}
+	cands, err := s.candidates(ctx, o.Scope, o.IncludeDescendants, o.CreatedAfter, o.CreatedBefore)
+	if err != nil {
+		return nil, err
+	}
+	top := &topK{k: o.K}
+	err = s.readCandidates(ctx, cands, func(c *candidate, f []rueidis.RedisMessage) error {
+		vec, err := f[0].ToString()
+		if err != nil || len(vec) != 4*s.opts.Dim {
+			return fmt.Errorf("%w: record %q: vector of %d bytes, want %d", ErrCorrupt, c.id, len(vec), 4*s.opts.Dim)
+		}
+		if o.MinImportance > 0 {
+			imp, err := f[1].AsFloat64()
+			if err != nil {
+				return fmt.Errorf("%w: record %q: importance", ErrCorrupt, c.id)
+			}
+			if imp < o.MinImportance {
+				return nil
+			}
+		}
+		if len(hexCats) > 0 {
+			rc, _ := f[2].ToString()
+			if !matchCats(rc, hexCats, o.Match) {
+				return nil
+			}
+		}
+		if len(o.Metadata) > 0 {
+			js, _ := f[3].ToString()
+			var m map[string]string
+			if js != "" {
+				if err := json.Unmarshal([]byte(js), &m); err != nil {
+					return fmt.Errorf("%w: record %q: metadata", ErrCorrupt, c.id)
+				}
+			}
+			for k, v := range o.Metadata {
+				if got, ok := m[k]; !ok || got != v {
+					return nil
+				}
+			}
+		}
+		sim := dotBlob(q, vec)
+		if sim > 1 {
+			sim = 1
+		} else if sim < -1 {
+			sim = -1
+		}
+		if o.MinSimilarity != nil && sim < *o.MinSimilarity {
+			return nil
+		}
+		top.offer(scored{id: c.id, sim: sim})
+		return nil
+	})
+	if err != nil {
+		return nil, err
+	}
+	best := top.sorted()
+	if len(best) == 0 {
+		return []Result{}, nil
+	}
+	k := keys.ForMemory(s.opts.Prefix, cands.root)
+	cmds := make([]rueidis.CacheableTTL, len(best))
+	for i, b := range best {
+		cmds[i] = rueidis.CT(s.client.B().Hmget().Key(k.Record(b.id)).Field(recordFields...).Cache(), s.opts.CacheTTL)
+	}
+	now := time.Now()
+	out := make([]Result, 0, len(best))
+	for i, res := range s.client.DoMultiCache(ctx, cmds...) {
+		vals, err := res.ToArray()
+		if err != nil {
+			return nil, fmt.Errorf("memory: search: read %q: %w", best[i].id, err)
+		}
+		r, ok, err := decode(vals, now)
+		if err != nil {
+			return nil, err
+		}
+		if ok { // a record deleted between the two reads is left out
+			out = append(out, Result{Record: r, Similarity: best[i].sim})
+		}
+	}
+	return out, nil
+}
+
+// matchCats reports whether the comma list of hex categories rc matches
+// want (hex, sorted) under m.
+func matchCats(rc string, want []string, m Match) bool {
+	if rc == "" {
+		return false
+	}
+	n := 0
+	for rest := rc; rest != ""; {
+		var c string
+		c, rest, _ = strings.Cut(rest, ",")
+		for _, w := range want {
+			if c == w {
+				if m == MatchAny {
+					return true
+				}
+				n++
+				break
+			}
+		}
+	}
+	return m == MatchAll && n == len(want)
+}
+
+type candidate struct {
+	id string
+}
+
+type candidateSet struct {
+	root  string
+	scope string
+	list  []candidate
+}
+
+// candidates returns the records of scope (and its descendants) created in
+// the window (after, before), from the cached scope indexes.
+func (s *Store) candidates(ctx context.Context, scope string, desc bool, after, before time.Time) (candidateSet, error) {
+	root, err := scopeRoot(scope, s.opts.TagDepth)
+	if err != nil {
+		return candidateSet{}, err
+	}
+	cs := candidateSet{root: root, scope: scope}
+	k := keys.ForMemory(s.opts.Prefix, root)
+	// The first read is a cacheable command with a negative client-side
+	// TTL: rueidis never serves it from the cache, so it is a round trip on
+	// the connection that carries this slot's cached reads and their
+	// invalidations. The server queued the invalidations of every write
+	// that completed before this search on that connection ahead of this
+	// reply, so once it arrives the cache holds no entry older than those
+	// writes. Without it, a search right after another client's write
+	// could still see the old data. It also reads the scope counts.
+	var scopes []string
+	if desc {
+		m, err := s.client.DoCache(ctx, s.client.B().Hgetall().Key(k.Scopes).Cache(), syncTTL).AsStrMap()
+		if err != nil {
+			return cs, fmt.Errorf("memory: search %q: scopes: %w", scope, err)
+		}
+		for sc := range m {
+			if within(sc, scope) {
+				scopes = append(scopes, sc)
+			}
+		}
+	} else {
+		err := s.client.DoCache(ctx, s.client.B().Hget().Key(k.Scopes).Field(scope).Cache(), syncTTL).Error()
+		if err != nil && !rueidis.IsRedisNil(err) {
+			return cs, fmt.Errorf("memory: search %q: scopes: %w", scope, err)
+		}
+		if err == nil {
+			scopes = []string{scope}
+		}
+	}
+	if len(scopes) == 0 {
+		return cs, nil
+	}
+	cmds := make([]rueidis.CacheableTTL, len(scopes))
+	for i, sc := range scopes {
+		cmds[i] = rueidis.CT(s.client.B().Zrange().Key(k.ScopeIndex(sc)).Min("0").Max("-1").Withscores().Cache(), s.opts.CacheTTL)
+	}
+	lo, hi := int64(-1<<62), int64(1<<62)
+	if !after.IsZero() {
+		lo = after.UnixMilli()
+	}
+	if !before.IsZero() {
+		hi = before.UnixMilli()
+	}
+	for i, res := range s.client.DoMultiCache(ctx, cmds...) {
+		zs, err := res.AsZScores()
+		if err != nil {
+			return cs, fmt.Errorf("memory: search %q: index of %q: %w", scope, scopes[i], err)
+		}
+		for _, z := range zs {
+			if ts := int64(z.Score); ts > lo && ts < hi {
+				cs.list = append(cs.list, candidate{id: z.Member})
+			}
+		}
+	}
+	if s.opts.ScanLimit > 0 && len(cs.list) > s.opts.ScanLimit {
+		return cs, &ScanLimitError{Scope: scope, Candidates: len(cs.list), Limit: s.opts.ScanLimit}
+	}
+	return cs, nil
+}
+
+// syncTTL is the client-side TTL of the first read of a search: negative,
+// so the entry is stale as soon as it is stored (see candidates).
+const syncTTL = -time.Second
+
+// scanFields are the fields readCandidates passes to its callback.
+var scanFields = []string{"vec", "imp", "cats", "meta"}
+
+// readCandidates reads scanFields of every candidate in one DoMultiCache
+// and calls fn for each record that exists.
+func (s *Store) readCandidates(ctx context.Context, cs candidateSet, fn func(c *candidate, f []rueidis.RedisMessage) error) error {
+	if len(cs.list) == 0 {
+		return nil
+	}
+	k := keys.ForMemory(s.opts.Prefix, cs.root)
+	cmds := make([]rueidis.CacheableTTL, len(cs.list))
+	for i := range cs.list {
+		cmds[i] = rueidis.CT(s.client.B().Hmget().Key(k.Record(cs.list[i].id)).Field(scanFields...).Cache(), s.opts.CacheTTL)
+	}
+	for i, res := range s.client.DoMultiCache(ctx, cmds...) {
+		f, err := res.ToArray()
+		if err != nil {
+			return fmt.Errorf("memory: search %q: read %q: %w", cs.scope, cs.list[i].id, err)
+		}
+		if len(f) != len(scanFields) {
+			return fmt.Errorf("%w: HMGET returned %d fields", ErrProtocol, len(f))
+		}
+		if f[0].IsNil() { // expired or deleted since the index was read
+			continue
+		}
+		if err := fn(&cs.list[i], f); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+type scored struct {
+	id  string
+	sim float64
+}
+
+// worse reports whether a ranks below b: lower similarity, or equal
+// similarity and a larger id.
+func worse(a, b scored) bool {
+	if a.sim != b.sim {
+		return a.sim < b.sim
+	}
+	return a.id > b.id
+}
+
+// topK keeps the k best scored values; the heap's root is the worst kept.
+type topK struct {
+	k int
+	h []scored
+}
+
+func (t *topK) Len() int           { return len(t.h) }
+func (t *topK) Less(i, j int) bool { return worse(t.h[i], t.h[j]) }
+func (t *topK) Swap(i, j int)      { t.h[i], t.h[j] = t.h[j], t.h[i] }
+func (t *topK) Push(x any)         { t.h = append(t.h, x.(scored)) }
+func (t *topK) Pop() any {
+	x := t.h[len(t.h)-1]
+	t.h = t.h[:len(t.h)-1]
+	return x
+}
+
+func (t *topK) offer(v scored) {
+	if len(t.h) < t.k {
+		heap.Push(t, v)
+		return
+	}
+	if worse(t.h[0], v) {
+		t.h[0] = v
+		heap.Fix(t, 0)
+	}
+}
+
+// sorted returns the kept values, best first.
+func (t *topK) sorted() []scored {
+	out := make([]scored, len(t.h))
+	for i := len(out) - 1; i >= 0; i-- {
+		out[i] = heap.Pop(t).(scored)
+	}
+	return out
+}

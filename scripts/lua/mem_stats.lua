@@ -1,0 +1,15 @@
+-- mem_stats.lua: sweep expired records' index entries and return the
+-- record count of every scope of a memory tag.
+--
+-- KEYS[1] expiry zset, KEYS[2] scope counts hash
+-- ARGV[1] base "<prefix>:{mem:<root>}:"
+--
+-- Reply: {scope1, count1, scope2, count2, ...} (HGETALL of KEYS[2] after the sweep)
+-- Errors: WRONGTYPE.
+-- Retryable: yes (the sweep is idempotent)
+-- Include: lib_base.lua
+-- Include: mem_lib.lua
+
+local _, now_ms = fk_now()
+mem_sweep(ARGV[1], KEYS[1], KEYS[2], now_ms)
+return redis.call('HGETALL', KEYS[2])
