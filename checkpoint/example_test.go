@@ -7,36 +7,15 @@ import (
 	"fmt"
 	"strings"
 
-	"github.com/alicebob/miniredis/v2"
-	"github.com/redis/rueidis"
-
 	"github.com/fencekit/fencekit/checkpoint"
+	"github.com/fencekit/fencekit/embedded"
 	"github.com/fencekit/fencekit/fencing"
 	"github.com/fencekit/fencekit/lock"
 	"github.com/fencekit/fencekit/statestore"
 )
 
-// embedded starts an in-process miniredis and a client for it. With a real
-// server, only InitAddress is needed.
-func embedded() (rueidis.Client, func()) {
-	srv, err := miniredis.Run()
-	if err != nil {
-		panic(err)
-	}
-	client, err := rueidis.NewClient(rueidis.ClientOption{
-		InitAddress:       []string{srv.Addr()},
-		DisableCache:      true, // miniredis has no CLIENT TRACKING
-		AlwaysRESP2:       true, // miniredis refuses commands next to a subscription on RESP3
-		ForceSingleClient: true, // miniredis answers CLUSTER SLOTS
-	})
-	if err != nil {
-		panic(err)
-	}
-	return client, func() { client.Close(); srv.Close() }
-}
-
 func Example() {
-	client, stop := embedded()
+	client, stop := embedded.MustClient()
 	defer stop()
 	ctx := context.Background()
 	locker, _ := lock.New(client, lock.Options{Owner: "executor-a"})
@@ -83,7 +62,7 @@ func Example() {
 }
 
 func ExampleStore_List() {
-	client, stop := embedded()
+	client, stop := embedded.MustClient()
 	defer stop()
 	ctx := context.Background()
 	locker, _ := lock.New(client, lock.Options{})
@@ -122,7 +101,7 @@ func ExampleStore_List() {
 
 // A checkpoint write from an executor that lost its lock is refused.
 func ExampleStore_Save_stale() {
-	client, stop := embedded()
+	client, stop := embedded.MustClient()
 	defer stop()
 	ctx := context.Background()
 	a, _ := lock.New(client, lock.Options{Owner: "executor-a"})

@@ -6,34 +6,13 @@ import (
 	"fmt"
 	"time"
 
-	"github.com/alicebob/miniredis/v2"
-	"github.com/redis/rueidis"
-
+	"github.com/fencekit/fencekit/embedded"
 	"github.com/fencekit/fencekit/fencing"
 	"github.com/fencekit/fencekit/lock"
 )
 
-// embedded starts an in-process miniredis and a client for it. With a real
-// server, only InitAddress is needed.
-func embedded() (rueidis.Client, func()) {
-	srv, err := miniredis.Run()
-	if err != nil {
-		panic(err)
-	}
-	client, err := rueidis.NewClient(rueidis.ClientOption{
-		InitAddress:       []string{srv.Addr()},
-		DisableCache:      true, // miniredis has no CLIENT TRACKING
-		AlwaysRESP2:       true, // miniredis refuses commands next to a subscription on RESP3
-		ForceSingleClient: true, // miniredis answers CLUSTER SLOTS
-	})
-	if err != nil {
-		panic(err)
-	}
-	return client, func() { client.Close(); srv.Close() }
-}
-
 func Example() {
-	client, stop := embedded()
+	client, stop := embedded.MustClient()
 	defer stop()
 	ctx := context.Background()
 
@@ -59,7 +38,7 @@ func Example() {
 }
 
 func ExampleLocker_TryAcquire() {
-	client, stop := embedded()
+	client, stop := embedded.MustClient()
 	defer stop()
 	ctx := context.Background()
 	a, _ := lock.New(client, lock.Options{Owner: "executor-a"})
@@ -85,7 +64,7 @@ func ExampleLocker_TryAcquire() {
 // Tokens only grow: a later holder always has a larger token, so a resource
 // that remembers the highest token it saw can refuse a paused old holder.
 func ExampleLock_Token() {
-	client, stop := embedded()
+	client, stop := embedded.MustClient()
 	defer stop()
 	ctx := context.Background()
 	l, _ := lock.New(client, lock.Options{})
@@ -106,7 +85,7 @@ func ExampleLock_Token() {
 }
 
 func ExampleLocker_Inspect() {
-	client, stop := embedded()
+	client, stop := embedded.MustClient()
 	defer stop()
 	ctx := context.Background()
 	l, _ := lock.New(client, lock.Options{Owner: "executor-a", TTL: 30 * time.Second})

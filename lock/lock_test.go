@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"strings"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -31,34 +30,7 @@ func ctxT(t *testing.T, d time.Duration) context.Context {
 func snapshot(t *testing.T, s *redistest.Server, prefix, name string) map[string]string {
 	t.Helper()
 	k := keys.ForLock(prefix, name)
-	out := map[string]string{}
-	for _, key := range []string{k.Lock, k.Fence, k.Queue, k.QueueInfo} {
-		typ := s.Do(t, "TYPE", key)
-		ts, err := typ.ToString()
-		require.NoError(t, err)
-		var val string
-		switch ts {
-		case "none":
-			continue
-		case "string":
-			m := s.Do(t, "GET", key)
-			val, _ = m.ToString()
-		case "hash":
-			m := s.Do(t, "HGETALL", key)
-			kv, _ := m.AsStrMap()
-			val = fmt.Sprint(kv)
-		case "zset":
-			m := s.Do(t, "ZRANGE", key, "0", "-1", "WITHSCORES")
-			arr, _ := m.AsStrSlice()
-			val = strings.Join(arr, ",")
-		case "list":
-			m := s.Do(t, "LRANGE", key, "0", "-1")
-			arr, _ := m.AsStrSlice()
-			val = strings.Join(arr, ",")
-		}
-		out[key] = ts + ":" + val
-	}
-	return out
+	return s.Snapshot(t, k.Lock, k.Fence, k.Queue, k.QueueInfo)
 }
 
 func TestTryAcquireHeldByOther(t *testing.T) {

@@ -4,28 +4,12 @@ import (
 	"context"
 	"fmt"
 
-	"github.com/alicebob/miniredis/v2"
-	"github.com/redis/rueidis"
-
+	"github.com/fencekit/fencekit/embedded"
 	"github.com/fencekit/fencekit/memory"
 )
 
-func embedded() (rueidis.Client, func()) {
-	srv, err := miniredis.Run()
-	if err != nil {
-		panic(err)
-	}
-	client, err := rueidis.NewClient(rueidis.ClientOption{
-		InitAddress: []string{srv.Addr()}, DisableCache: true, AlwaysRESP2: true, ForceSingleClient: true,
-	})
-	if err != nil {
-		panic(err)
-	}
-	return client, func() { client.Close(); srv.Close() }
-}
-
 func Example() {
-	client, stop := embedded()
+	client, stop := embedded.MustClient()
 	defer stop()
 	ctx := context.Background()
 	store, err := memory.New(client, memory.Options{Dim: 3})

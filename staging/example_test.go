@@ -7,36 +7,15 @@ import (
 	"fmt"
 	"time"
 
-	"github.com/alicebob/miniredis/v2"
-	"github.com/redis/rueidis"
-
+	"github.com/fencekit/fencekit/embedded"
 	"github.com/fencekit/fencekit/fencing"
 	"github.com/fencekit/fencekit/lock"
 	"github.com/fencekit/fencekit/staging"
 	"github.com/fencekit/fencekit/statestore"
 )
 
-// embedded starts an in-process miniredis and a client for it. With a real
-// server, only InitAddress is needed.
-func embedded() (rueidis.Client, func()) {
-	srv, err := miniredis.Run()
-	if err != nil {
-		panic(err)
-	}
-	client, err := rueidis.NewClient(rueidis.ClientOption{
-		InitAddress:       []string{srv.Addr()},
-		DisableCache:      true, // miniredis has no CLIENT TRACKING
-		AlwaysRESP2:       true, // miniredis refuses commands next to a subscription on RESP3
-		ForceSingleClient: true, // miniredis answers CLUSTER SLOTS
-	})
-	if err != nil {
-		panic(err)
-	}
-	return client, func() { client.Close(); srv.Close() }
-}
-
 func Example() {
-	client, stop := embedded()
+	client, stop := embedded.MustClient()
 	defer stop()
 	ctx := context.Background()
 	locker, _ := lock.New(client, lock.Options{Owner: "executor-a"})
@@ -88,7 +67,7 @@ func Example() {
 // what it staged before the takeover is not promoted by the new holder
 // unless adopted.
 func ExampleStager_Promote_takeover() {
-	client, stop := embedded()
+	client, stop := embedded.MustClient()
 	defer stop()
 	ctx := context.Background()
 	lockerA, _ := lock.New(client, lock.Options{Owner: "executor-a"})

@@ -6,30 +6,14 @@ import (
 	"errors"
 	"fmt"
 
-	"github.com/alicebob/miniredis/v2"
-	"github.com/redis/rueidis"
-
+	"github.com/fencekit/fencekit/embedded"
 	"github.com/fencekit/fencekit/fencing"
 	"github.com/fencekit/fencekit/lock"
 	"github.com/fencekit/fencekit/statestore"
 )
 
-func embedded() (rueidis.Client, func()) {
-	srv, err := miniredis.Run()
-	if err != nil {
-		panic(err)
-	}
-	client, err := rueidis.NewClient(rueidis.ClientOption{
-		InitAddress: []string{srv.Addr()}, DisableCache: true, AlwaysRESP2: true, ForceSingleClient: true,
-	})
-	if err != nil {
-		panic(err)
-	}
-	return client, func() { client.Close(); srv.Close() }
-}
-
 func Example() {
-	client, stop := embedded()
+	client, stop := embedded.MustClient()
 	defer stop()
 	ctx := context.Background()
 	locker, _ := lock.New(client, lock.Options{})
@@ -60,7 +44,7 @@ func Example() {
 }
 
 func ExampleStore_Messages() {
-	client, stop := embedded()
+	client, stop := embedded.MustClient()
 	defer stop()
 	ctx := context.Background()
 	locker, _ := lock.New(client, lock.Options{})

@@ -39,10 +39,10 @@ import (
 	"sync"
 	"time"
 
-	"github.com/alicebob/miniredis/v2"
 	"github.com/redis/rueidis"
 
 	"github.com/fencekit/fencekit/checkpoint"
+	"github.com/fencekit/fencekit/embedded"
 	"github.com/fencekit/fencekit/fencing"
 	"github.com/fencekit/fencekit/lock"
 	"github.com/fencekit/fencekit/staging"
@@ -196,53 +196,6 @@ func mustJSONs(ms []message) []json.RawMessage {
 	return out
 }
 
-// The servers, as in examples/splitbrain.
-
-type server struct {
-	opt  rueidis.ClientOption
-	mini *miniredis.Miniredis
-	desc string
-}
-
-func connect() (*server, error) {
-	if url := os.Getenv("REDIS_URL"); url != "" {
-		opt, err := rueidis.ParseURL(url)
-		if err != nil {
-			return nil, fmt.Errorf("REDIS_URL: %w", err)
-		}
-		return &server{opt: opt, desc: "Redis at " + url}, nil
-	}
-	m, err := miniredis.Run()
-	if err != nil {
-		return nil, err
-	}
-	return &server{
-		opt: rueidis.ClientOption{
-			InitAddress:       []string{m.Addr()},
-			DisableCache:      true, // miniredis has no CLIENT TRACKING
-			AlwaysRESP2:       true, // nor commands next to a subscription on RESP3
-			ForceSingleClient: true,
-		},
-		mini: m,
-		desc: "embedded miniredis (set REDIS_URL for a real server)",
-	}, nil
-}
-
-// pause lets d pass. miniredis only expires keys when told that time
-// passed, so the embedded server's clock is moved along too.
-func (s *server) pause(d time.Duration) {
-	time.Sleep(d)
-	if s.mini != nil {
-		s.mini.FastForward(d)
-	}
-}
-
-func (s *server) close() {
-	if s.mini != nil {
-		s.mini.Close()
-	}
-}
-
 // executor is one process of the fleet: its own client, Locker and stores.
 type executor struct {
 	letter  string // "A" or "B"
@@ -256,8 +209,8 @@ type executor struct {
 	lastCP  string // the id of the last checkpoint this executor saved
 }
 
-func newExecutor(s *server, letter, session string, out io.Writer) (*executor, error) {
-	c, err := rueidis.NewClient(s.opt)
+func newExecutor(s *embedded.Server, letter, session string, out io.Writer) (*executor, error) {
+	c, err := s.NewClient()
 	if err != nil {
 		return nil, err
 	}
@@ -609,13 +562,13 @@ func (e *executor) lateWrites(tok fencing.Token) []staleWrite {
 func run(out io.Writer) ([]string, error) {
 	ctx, cancel := context.WithTimeout(context.Background(), timeout)
 	defer cancel()
-	srv, err := connect()
+	srv, err := embedded.Start()
 	if err != nil {
 		return nil, err
 	}
-	defer srv.close()
+	defer srv.Close()
 	session := fmt.Sprintf("session-%06x", rand.Uint32()&0xffffff)
-	fmt.Fprintf(out, "server: %s; session %s; lease %v\n", srv.desc, session, ttl)
+	fmt.Fprintf(out, "server: %s; session %s; lease %v\n", srv.Description, session, ttl)
 	r := &report{out: out}
 
 	a, err := newExecutor(srv, "A", session, out)
@@ -650,7 +603,7 @@ func run(out io.Writer) ([]string, error) {
 	}
 
 	// A is frozen, not dead; its lease runs out.
-	srv.pause(2 * ttl)
+	srv.Sleep(2 * ttl)
 
 	// Run 2: B takes over, resumes and finishes; A wakes up in between.
 	fmt.Fprintf(out, "\n-- run 2: executor B, %v later\n", 2*ttl)

@@ -25,9 +25,9 @@ import (
 	"os"
 	"time"
 
-	"github.com/alicebob/miniredis/v2"
 	"github.com/redis/rueidis"
 
+	"github.com/fencekit/fencekit/embedded"
 	"github.com/fencekit/fencekit/lock"
 	"github.com/fencekit/fencekit/memory"
 )
@@ -56,32 +56,16 @@ func main() {
 }
 
 func connect() (rueidis.Client, func(), string, error) {
-	if url := os.Getenv("REDIS_URL"); url != "" {
-		opt, err := rueidis.ParseURL(url)
-		if err != nil {
-			return nil, nil, "", fmt.Errorf("REDIS_URL: %w", err)
-		}
-		c, err := rueidis.NewClient(opt)
-		if err != nil {
-			return nil, nil, "", err
-		}
-		return c, c.Close, "Redis at " + url, nil
-	}
-	m, err := miniredis.Run()
+	srv, err := embedded.Start()
 	if err != nil {
 		return nil, nil, "", err
 	}
-	c, err := rueidis.NewClient(rueidis.ClientOption{
-		InitAddress:       []string{m.Addr()},
-		DisableCache:      true, // miniredis has no CLIENT TRACKING
-		AlwaysRESP2:       true,
-		ForceSingleClient: true,
-	})
+	c, err := srv.NewClient()
 	if err != nil {
-		m.Close()
+		srv.Close()
 		return nil, nil, "", err
 	}
-	return c, func() { c.Close(); m.Close() }, "embedded miniredis (set REDIS_URL for a real server)", nil
+	return c, func() { c.Close(); srv.Close() }, srv.Description, nil
 }
 
 // direction returns the unit-ish direction of a topic: a fixed pseudo-random

@@ -24,9 +24,9 @@ import (
 	"sync"
 	"time"
 
-	"github.com/alicebob/miniredis/v2"
 	"github.com/redis/rueidis"
 
+	"github.com/fencekit/fencekit/embedded"
 	"github.com/fencekit/fencekit/fencing"
 	"github.com/fencekit/fencekit/lock"
 )
@@ -48,52 +48,6 @@ func main() {
 	}
 }
 
-// server is where the locks live: a real Redis or an embedded miniredis.
-type server struct {
-	opt  rueidis.ClientOption
-	mini *miniredis.Miniredis
-	desc string
-}
-
-func connect() (*server, error) {
-	if url := os.Getenv("REDIS_URL"); url != "" {
-		opt, err := rueidis.ParseURL(url)
-		if err != nil {
-			return nil, fmt.Errorf("REDIS_URL: %w", err)
-		}
-		return &server{opt: opt, desc: "Redis at " + url}, nil
-	}
-	m, err := miniredis.Run()
-	if err != nil {
-		return nil, err
-	}
-	return &server{
-		opt: rueidis.ClientOption{
-			InitAddress:       []string{m.Addr()},
-			DisableCache:      true, // miniredis has no CLIENT TRACKING
-			AlwaysRESP2:       true, // nor commands next to a subscription on RESP3
-			ForceSingleClient: true,
-		},
-		mini: m,
-		desc: "embedded miniredis (set REDIS_URL for a real server)",
-	}, nil
-}
-
-// pause stalls the caller for d. miniredis only expires keys when told that
-// time passed, so the embedded server's clock is moved along too.
-func (s *server) pause(d time.Duration) {
-	time.Sleep(d)
-	if s.mini != nil {
-		s.mini.FastForward(d)
-	}
-}
-
-func (s *server) close() {
-	if s.mini != nil {
-		s.mini.Close()
-	}
-}
-
 // executor is one process of the fleet: its own client and Locker.
 type executor struct {
 	name   string
@@ -101,8 +55,8 @@ type executor struct {
 	locker *lock.Locker
 }
 
-func newExecutor(s *server, name string) (*executor, error) {
-	c, err := rueidis.NewClient(s.opt)
+func newExecutor(s *embedded.Server, name string) (*executor, error) {
+	c, err := s.NewClient()
 	if err != nil {
 		return nil, err
 	}
@@ -151,12 +105,12 @@ func (f *fenced) write(token fencing.Token, doc string) error {
 func run(out io.Writer) (staleAccepted bool, err error) {
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
-	srv, err := connect()
+	srv, err := embedded.Start()
 	if err != nil {
 		return false, err
 	}
-	defer srv.close()
-	fmt.Fprintf(out, "server: %s; lease %v\n\n", srv.desc, ttl)
+	defer srv.Close()
+	fmt.Fprintf(out, "server: %s; lease %v\n\n", srv.Description, ttl)
 
 	a, err := newExecutor(srv, "executor-A")
 	if err != nil {
@@ -183,7 +137,7 @@ func run(out io.Writer) (staleAccepted bool, err error) {
 	fmt.Fprintln(out, "A  wrote step 1")
 
 	fmt.Fprintf(out, "A  pauses for %v (GC, VM stall, SIGSTOP) ...\n", 3*ttl)
-	srv.pause(3 * ttl)
+	srv.Sleep(3 * ttl)
 
 	lockB, err := b.locker.Acquire(ctx, session)
 	if err != nil {

@@ -1,0 +1,99 @@
+// Package embedded gives fencekit's examples, and programs that want the
+// same convenience, a Redis to talk to: the server named by the REDIS_URL
+// environment variable, or else an in-process miniredis.
+//
+// miniredis is enough to see fencekit work; it is not a production server
+// (it keeps everything in memory, runs one Lua VM per call, and expires keys
+// only when told time passed: see Server.Sleep).
+package embedded
+
+import (
+	"fmt"
+	"os"
+	"time"
+
+	"github.com/alicebob/miniredis/v2"
+	"github.com/redis/rueidis"
+)
+
+// Server is a Redis server to connect to.
+type Server struct {
+	// Option is the rueidis client option for the server. For miniredis it
+	// sets DisableCache (no CLIENT TRACKING), AlwaysRESP2 (miniredis refuses
+	// commands on a RESP3 connection with a subscription) and
+	// ForceSingleClient (miniredis answers CLUSTER SLOTS).
+	Option rueidis.ClientOption
+	// Mini is the in-process server, nil when REDIS_URL named one.
+	Mini *miniredis.Miniredis
+	// Description says which server it is, for a program's output.
+	Description string
+}
+
+// Start returns the server named by REDIS_URL (any URL rueidis.ParseURL
+// accepts), or starts a miniredis on a free loopback port.
+func Start() (*Server, error) {
+	if url := os.Getenv("REDIS_URL"); url != "" {
+		opt, err := rueidis.ParseURL(url)
+		if err != nil {
+			return nil, fmt.Errorf("embedded: REDIS_URL: %w", err)
+		}
+		return &Server{Option: opt, Description: "Redis at " + url}, nil
+	}
+	return StartMini()
+}
+
+// StartMini starts a miniredis on a free loopback port, whatever REDIS_URL says.
+func StartMini() (*Server, error) {
+	m, err := miniredis.Run()
+	if err != nil {
+		return nil, fmt.Errorf("embedded: start miniredis: %w", err)
+	}
+	return &Server{Option: MiniOption(m.Addr()), Mini: m, Description: "embedded miniredis (set REDIS_URL for a real server)"}, nil
+}
+
+// MiniOption returns the rueidis client option for a miniredis at addr.
+func MiniOption(addr string) rueidis.ClientOption {
+	return rueidis.ClientOption{
+		InitAddress:       []string{addr},
+		DisableCache:      true,
+		AlwaysRESP2:       true,
+		ForceSingleClient: true,
+	}
+}
+
+// NewClient returns a new client of the server; close it when done.
+func (s *Server) NewClient() (rueidis.Client, error) {
+	return rueidis.NewClient(s.Option)
+}
+
+// Sleep pauses the caller for d. miniredis only expires keys when told that
+// time passed, so on miniredis it moves the server's clock along too.
+func (s *Server) Sleep(d time.Duration) {
+	time.Sleep(d)
+	if s.Mini != nil {
+		s.Mini.FastForward(d)
+	}
+}
+
+// Close stops the in-process server, if there is one. It is nil-safe.
+func (s *Server) Close() {
+	if s != nil && s.Mini != nil {
+		s.Mini.Close()
+	}
+}
+
+// MustClient starts a miniredis and returns a client of it and a function
+// that closes both. It panics if either fails: it is meant for examples and
+// tests.
+func MustClient() (rueidis.Client, func()) {
+	s, err := StartMini()
+	if err != nil {
+		panic(err)
+	}
+	c, err := s.NewClient()
+	if err != nil {
+		s.Close()
+		panic(err)
+	}
+	return c, func() { c.Close(); s.Close() }
+}

@@ -1,0 +1,50 @@
+package embedded_test
+
+import (
+	"context"
+	"fmt"
+	"testing"
+	"time"
+
+	"github.com/fencekit/fencekit/embedded"
+)
+
+func TestStartMini(t *testing.T) {
+	t.Setenv("REDIS_URL", "")
+	s, err := embedded.Start()
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	if s.Mini == nil {
+		t.Fatal("no miniredis without REDIS_URL")
+	}
+	c, err := s.NewClient()
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	ctx := context.Background()
+	if err := c.Do(ctx, c.B().Set().Key("k").Value("v").Px(time.Second).Build()).Error(); err != nil {
+		t.Fatal(err)
+	}
+	s.Sleep(1100 * time.Millisecond)
+	if n, _ := c.Do(ctx, c.B().Exists().Key("k").Build()).AsInt64(); n != 0 {
+		t.Error("Sleep did not expire the key on miniredis")
+	}
+}
+
+func TestStartBadURL(t *testing.T) {
+	t.Setenv("REDIS_URL", "nope://")
+	if _, err := embedded.Start(); err == nil {
+		t.Fatal("a bad REDIS_URL was accepted")
+	}
+}
+
+func ExampleMustClient() {
+	client, stop := embedded.MustClient()
+	defer stop()
+	ctx := context.Background()
+	fmt.Println(client.Do(ctx, client.B().Ping().Build()).ToString())
+	// Output: PONG <nil>
+}
