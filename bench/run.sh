@@ -1,6 +1,8 @@
 #!/usr/bin/env bash
 # Runs every lock benchmark COUNT times and prints benchstat tables, one
 # implementation per column (the first, floor, is the base of the deltas).
+# The session-store benchmarks (BenchmarkState) get tables of their own,
+# one row per op and goroutine count (BENCH=State runs only those).
 #
 #   COUNT      runs of each benchmark          (default 5)
 #   BENCHTIME  go test -benchtime              (default 1s: ~6 min at COUNT=5 on 2 cores)
@@ -40,7 +42,13 @@ if ((status == 0)) && grep -q -- '--- FAIL' "$out"; then
 	status=1
 fi
 echo >&2
-go run "$benchstat" -row /case -col /impl "$@" "$out"
+go run "$benchstat" -filter .name:Lock -row /case -col /impl "$@" "$out"
+# The session-store benchmarks (state_bench_test.go) in a table of their own:
+# one row per op and goroutine count, hset-floor (save4k only) as the base.
+if grep -q '^BenchmarkState/' "$out"; then
+	echo
+	go run "$benchstat" -filter .name:State -row /op,/par -col /impl "$@" "$out"
+fi
 if ((status != 0)); then
 	echo "run.sh: some benchmark runs failed; see the --- FAIL lines in $out:" >&2
 	grep -A1 -- '--- FAIL' "$out" | grep -v '^--$' | sed 's/^.*--- FAIL: /  FAIL /' >&2
