@@ -31,19 +31,63 @@ func applyAll(id string, doc []byte, changes []Staged, maxBytes int) ([]byte, er
 	// Bound what "copy" operations may add; the library has no limit by
 	// default.
 	opts.AccumulatedCopySizeLimit = int64(maxBytes)
-	for i := range changes {
-		c := &changes[i]
-		var err error
-		doc, err = applyOne(doc, &c.Change, opts)
-		if err != nil {
-			return nil, &PatchError{ID: id, Step: c.Step, ToolCallID: c.ToolCallID, Err: err}
+	for i := 0; i < len(changes); {
+		// Changes without a merge part are applied together: one parse and
+		// one serialisation of the document instead of one per change.
+		j := i
+		for j < len(changes) && len(changes[j].Merge) == 0 {
+			j++
 		}
-		if len(doc) > maxBytes {
-			return nil, fmt.Errorf("%w: state document of %d bytes after tool call %q (max %d)",
-				statestore.ErrTooLarge, len(doc), c.ToolCallID, maxBytes)
+		if j-i > 1 {
+			if out, err := applyBatch(doc, changes[i:j], opts); err == nil && len(out) <= maxBytes {
+				doc, i = out, j
+				continue
+			}
+			// A change of the batch fails (or the document grows too
+			// large): apply them one by one to find which.
+		}
+		if j == i {
+			j = i + 1
+		}
+		for ; i < j; i++ {
+			c := &changes[i]
+			var err error
+			doc, err = applyOne(doc, &c.Change, opts)
+			if err != nil {
+				return nil, &PatchError{ID: id, Step: c.Step, ToolCallID: c.ToolCallID, Err: err}
+			}
+			if len(doc) > maxBytes {
+				return nil, fmt.Errorf("%w: state document of %d bytes after tool call %q (max %d)",
+					statestore.ErrTooLarge, len(doc), c.ToolCallID, maxBytes)
+			}
 		}
 	}
 	return doc, nil
+}
+
+// applyBatch applies the patches of changes (none with a merge part) as one
+// patch.
+func applyBatch(doc []byte, changes []Staged, opts *jsonpatch.ApplyOptions) (out []byte, err error) {
+	defer func() {
+		if r := recover(); r != nil {
+			out, err = nil, fmt.Errorf("%w: %v", errPanic, r)
+		}
+	}()
+	var all jsonpatch.Patch
+	for i := range changes {
+		if len(changes[i].Patches) == 0 {
+			continue
+		}
+		p, err := jsonpatch.DecodePatch(changes[i].Patches)
+		if err != nil {
+			return nil, err
+		}
+		all = append(all, p...)
+	}
+	if len(all) == 0 {
+		return doc, nil
+	}
+	return all.ApplyWithOptions(doc, opts)
 }
 
 // errPanic reports a patch that made the JSON patch library panic: the
