@@ -21,8 +21,9 @@
 // share one cluster slot and every script and every search (descendants
 // included) touches a single slot:
 //
-//	<prefix>:{mem:<root>}:r:<id>      hash: id scope text vec cats sc meta imp ts [exp]
+//	<prefix>:{mem:<root>}:r:<id>      hash: id scope text vec cats sc sh meta imp ts [exp]
 //	<prefix>:{mem:<root>}:sx:<scope>  zset: id -> created_at ms (one per scope)
+//	<prefix>:{mem:<root>}:vs:<scope>  vector set of the scope (vset backend only)
 //	<prefix>:{mem:<root>}:mscopes     hash: scope -> number of records
 //	<prefix>:{mem:<root>}:mexp        zset: "<scope>\n<id>" -> expiry ms (records with a TTL)
 //	<prefix>:{mem:<root>}:mmeta       hash: fence (highest token accepted)
@@ -32,8 +33,9 @@
 // first segment lives on one cluster node; TagDepth 2 spreads "user/1",
 // "user/2", ... over the cluster but makes "user" alone an invalid scope
 // (a search across users would span slots). Record ids are unique per
-// root. cats and sc hold hex-encoded categories and scope ancestors
-// (comma-separated), the layout a future FT index can use as TAG fields.
+// root. cats, sc and sh hold hex-encoded categories, scope ancestors
+// (comma-separated, the scope included) and the scope: the TAG fields of
+// the ft backend's index, whose values need no escaping in hex.
 //
 // # Fencing
 //
@@ -49,27 +51,78 @@
 //
 // # Backends
 //
-// Only the scan backend is implemented: exact top-k in Go (a heap) over
-// the candidates' vectors, read with rueidis DoMultiCache so that a
-// repeated search on a client with client-side caching (rueidis' default
-// on real Redis) costs no network until a write invalidates the keys it
-// touched. Candidate count is bounded by Options.ScanLimit (default 20,000;
-// beyond it a [*ScanLimitError]). On clients with DisableCache (required
-// for miniredis) every search reads everything again: three or four round
+// Every backend returns the same results for the same data: the K records
+// with the highest canonical cosine similarity (the dot product of the
+// normalised query and the stored normalised float32 vector, computed in
+// Go in float64, clamped to [-1, 1]) among those passing every filter,
+// ties broken by id. [BackendAuto] probes the server once (FT.INFO on a
+// missing index, VCARD on a missing key; see [Store.Features]) and picks
+// ft, else vset, else scan.
+//
+// scan: exact top-k in Go (a heap) over the candidates' vectors, read with
+// rueidis DoMultiCache so that a repeated search on a client with
+// client-side caching (rueidis' default on real Redis) costs no network
+// until a write invalidates the keys it touched. Candidate count is
+// bounded by Options.ScanLimit (default 20,000; beyond it a
+// [*ScanLimitError]). On clients with DisableCache (required for
+// miniredis) every search reads everything again: three or four round
 // trips. Freshness: the first read of every search is a cacheable read
 // with a negative client-side TTL, so rueidis always sends it to the
 // server, on the connection that carries the slot's cached reads; its reply
 // arrives after the invalidations of every write that completed before the
 // search began, so a write by another client is seen by the next search
 // (tested on a real redis-server). Searches running concurrently may share
-// one such read (rueidis coalesces in-flight cache misses). BackendAuto probes the server once (FT.INFO on a missing index,
-// VCARD on a missing key; see [Store.Features]) and currently still
-// chooses scan; BackendFT and BackendVSet make New fail with
-// [ErrUnsupportedBackend]. The ft and vset backends are not built: there
-// are no command-shape tests and no live conformance runs for them
-// (FENCEKIT_SEARCH_URL / FENCEKIT_VSET_URL are not used yet). The record
-// layout (hex TAG-ready cats and sc, NUMERIC-ready imp and ts, exact
-// dim*4-byte vec) is the one an FT index over "<prefix>:{mem:" needs.
+// one such read (rueidis coalesces in-flight cache misses).
+//
+// ft (Redis 8 Query Engine, Redis Stack, valkey-search): one index,
+// created on the first Put or Search of the Store ("Index already exists"
+// is fine; FT.CREATE indexes existing records in the background):
+//
+//	FT.CREATE <prefix>:mem:idx ON HASH PREFIX 1 <prefix>:{mem: SCHEMA
+//	  vec VECTOR FLAT 6 TYPE FLOAT32 DIM <d> DISTANCE_METRIC COSINE
+//	  sc TAG SEPARATOR , sh TAG SEPARATOR , cats TAG SEPARATOR , imp NUMERIC ts NUMERIC
+//
+// (HNSW with Options.FTHNSW), searched with the portable query
+//
+//	FT.SEARCH <idx> "(@sh:{<hex scope>} @cats:{<hex>|<hex>} @imp:[0.5 +inf] @ts:[(<after> (<before>])=>[KNN <n> @vec $BLOB AS dist]"
+//	  RETURN 10 id scope text vec cats meta imp ts exp dist LIMIT 0 <n> PARAMS 2 BLOB <vector> DIALECT 2
+//
+// (@sc instead of @sh with descendants): only the vector in PARAMS, tag
+// values hex-encoded inline, no SORTBY (valkey-search cannot sort by
+// distance). FT indexes are per shard on Redis Stack 7 and some managed
+// services: ft is for standalone and Sentinel deployments and servers
+// whose FT.SEARCH covers the cluster; BackendAuto does not pick it on a
+// cluster client, and cluster users should use scan (or vset) otherwise.
+//
+// vset (Redis 8 vector sets): one vector set per scope, in the root's
+// slot, written by the same scripts as the records (VADD key FP32 <vec>
+// <id> <Options.VSetQuant> SETATTR {"imp":..,"ts":..,"cats":[hex..]} on Put,
+// VREM when a record leaves its scope, is deleted or its expiry is swept,
+// DEL on Reset), searched with one VSIM key FP32 <vec> WITHSCORES COUNT <n>
+// [FILTER <expr> FILTER-EF 0] [TRUTH] per scope of the search (the scope's
+// descendants listed by the mscopes hash), merged in Go. A vset Store's
+// Put fails on a server without vector sets; Stores of other backends do
+// not maintain the sets (use one backend per Prefix).
+//
+// ft and vset over-fetch: they ask the server for [OverFetch]*K
+// candidates, read the ones whose fields the server did not return (one
+// uncached HMGET each, in one round trip), re-check every filter in Go
+// (metadata and MinSimilarity are applied only there) and recompute the
+// similarity from the stored vector, and ask for OverFetch times more while
+// fewer than K survived and the server may hold more, up to [MaxFetch].
+// So their results equal scan's whenever the server's candidates include
+// the true top K (always with FLAT, TRUTH, or the exact server-side
+// filters). They are not bounded by ScanLimit. Categories reads the scope
+// indexes and records like scan with every backend.
+//
+// Testing: the local redis-server (7.0.15) and miniredis have neither
+// FT.* nor vector sets, so in CI ft and vset are tested by command shape:
+// the exact command lines (also those sent from inside the scripts) are
+// compared with expected strings, and the golden searches run against an
+// exact emulation of FT.SEARCH and VSIM registered in miniredis. The live
+// conformance tests run the same golden searches when FENCEKIT_SEARCH_URL
+// (ft) or FENCEKIT_VSET_URL (vset) name servers with those features, and
+// skip with a message otherwise.
 //
 // Records with a TTL expire with their hash; their index entries are swept
 // by later writes and by Count and Scopes, and searches and lists skip

@@ -48,8 +48,8 @@ var (
 	// ErrScanLimit: a scan search would score more records than
 	// Options.ScanLimit. The concrete error is a [*ScanLimitError].
 	ErrScanLimit = errors.New("memory: scan limit exceeded")
-	// ErrUnsupportedBackend: the requested backend is not implemented (ft,
-	// vset) or the server lacks it.
+	// ErrUnsupportedBackend: the server lacks the backend the Store uses
+	// (FT.CREATE, FT.SEARCH or VSIM answered "unknown command").
 	ErrUnsupportedBackend = errors.New("memory: unsupported backend")
 	// ErrCorrupt: a key holds data this package did not write.
 	ErrCorrupt = scripterr.ErrCorrupt

@@ -2,6 +2,7 @@ package memory
 
 import (
 	"fmt"
+	"strings"
 	"time"
 
 	"github.com/fencekit/fencekit/internal/keys"
@@ -12,19 +13,27 @@ type Backend int
 
 // The backends.
 const (
-	// BackendAuto probes the server once in New and picks the best backend
-	// that is implemented and available. Today that is always BackendScan;
-	// the probe result is reported by Store.Features.
+	// BackendAuto probes the server once in New and picks BackendFT when
+	// FT.* answers and the client is not a cluster client, else
+	// BackendVSet when vector sets answer, else BackendScan. The probe
+	// result is reported by Store.Features.
 	BackendAuto Backend = iota
 	// BackendScan scores every candidate record in Go (exact top-k), with
 	// the vectors read through rueidis client-side caching.
 	BackendScan
-	// BackendFT would use FT.CREATE/FT.SEARCH (Redis Query Engine, Redis
-	// Stack, valkey-search). Not implemented yet: New returns
-	// ErrUnsupportedBackend.
+	// BackendFT searches one FT index (FT.CREATE ... ON HASH over the
+	// record hashes, created on first use) with a KNN query (Redis 8 Query
+	// Engine, Redis Stack, valkey-search). It is meant for standalone and
+	// Sentinel deployments and for servers whose FT.SEARCH covers a whole
+	// cluster (Redis 8 Query Engine with its coordinator, valkey-search);
+	// on Redis Stack 7 and other per-shard FT indexes a cluster search
+	// sees one shard only, so cluster users should use BackendScan (or
+	// BackendVSet) unless their server searches cluster-wide. BackendAuto
+	// never picks it on a cluster client.
 	BackendFT
-	// BackendVSet would use Redis 8 vector sets (VADD/VSIM). Not
-	// implemented yet: New returns ErrUnsupportedBackend.
+	// BackendVSet keeps one Redis 8 vector set per scope next to the
+	// record hashes (written by the same scripts) and searches them with
+	// VSIM, one per scope of the search.
 	BackendVSet
 )
 
@@ -112,6 +121,28 @@ type Options struct {
 	// Default: 20000.
 	ScanLimit int
 
+	// FTIndex is the name of the ft backend's index. Default:
+	// "<Prefix>:mem:idx". The index is created on first use; an index of
+	// that name that already exists is used as it is (so Stores of one
+	// Prefix must agree on Dim and FTHNSW).
+	FTIndex string
+
+	// FTHNSW makes the ft backend's index HNSW (M 16, EF_CONSTRUCTION
+	// 200; approximate) instead of FLAT (exact).
+	FTHNSW bool
+
+	// VSetQuant is the quantisation flag of every VADD of the vset
+	// backend: "NOQUANT" (float32, the default), "Q8" or "BIN". All Stores
+	// writing a Prefix must use the same one: a vector set refuses a VADD
+	// with another (Put then fails). Similarities are recomputed from the
+	// stored float32 vectors whatever the flag; the flag only changes which
+	// candidates the server finds.
+	VSetQuant string
+
+	// VSetTruth adds TRUTH to every VSIM: a linear scan of the vector set
+	// (exact candidates) instead of the HNSW graph.
+	VSetTruth bool
+
 	// CacheTTL is the client-side cache lifetime of the keys a scan search
 	// reads (the server invalidates them on every write anyway; the TTL
 	// only bounds how long unused entries occupy memory). Default: 10 min.
@@ -139,6 +170,10 @@ func (o Options) Validate() error {
 		return fmt.Errorf("memory: %w: MaxMetadata %d is negative", ErrInvalidArgument, o.MaxMetadata)
 	case o.CacheTTL < 0:
 		return fmt.Errorf("memory: %w: CacheTTL %v is negative", ErrInvalidArgument, o.CacheTTL)
+	case o.VSetQuant != "" && o.VSetQuant != "NOQUANT" && o.VSetQuant != "Q8" && o.VSetQuant != "BIN":
+		return fmt.Errorf("memory: %w: VSetQuant %q (NOQUANT, Q8 or BIN)", ErrInvalidArgument, o.VSetQuant)
+	case strings.ContainsFunc(o.FTIndex, func(r rune) bool { return r <= ' ' || r == 0x7f }):
+		return fmt.Errorf("memory: %w: FTIndex %q contains a space or control character", ErrInvalidArgument, o.FTIndex)
 	}
 	return nil
 }
@@ -161,6 +196,12 @@ func (o Options) withDefaults() Options {
 	}
 	if o.CacheTTL == 0 {
 		o.CacheTTL = DefaultCacheTTL
+	}
+	if o.FTIndex == "" {
+		o.FTIndex = o.Prefix + ":mem:idx"
+	}
+	if o.VSetQuant == "" {
+		o.VSetQuant = "NOQUANT"
 	}
 	return o
 }

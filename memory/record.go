@@ -214,7 +214,7 @@ func ancestors(scope string) []string {
 // encoded is a validated record, ready for mem_put.lua.
 type encoded struct {
 	root string
-	args [10]string // id, scope, text, vec, cats, sc, meta, imp, created, ttl
+	args [11]string // id, scope, text, vec, cats, sc, sh, meta, imp, created, ttl
 }
 
 func (s *Store) encode(r *Record) (encoded, error) {
@@ -271,8 +271,8 @@ func (s *Store) encode(r *Record) (encoded, error) {
 	if r.TTL < 0 || (r.TTL > 0 && r.TTL < time.Millisecond) {
 		return e, fmt.Errorf("memory: %w: TTL %v (0 or at least 1ms)", ErrInvalidArgument, r.TTL)
 	}
-	e.args = [10]string{r.ID, r.Scope, r.Text, rueidis.VectorString32(vec), hexList(cats), hexList(ancestors(r.Scope)),
-		meta, strconv.FormatFloat(r.Importance, 'g', -1, 64), created, strconv.FormatInt(r.TTL.Milliseconds(), 10)}
+	e.args = [11]string{r.ID, r.Scope, r.Text, rueidis.VectorString32(vec), hexList(cats), hexList(ancestors(r.Scope)),
+		hex.EncodeToString([]byte(r.Scope)), meta, strconv.FormatFloat(r.Importance, 'g', -1, 64), created, strconv.FormatInt(r.TTL.Milliseconds(), 10)}
 	return e, nil
 }
 

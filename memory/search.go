@@ -92,6 +92,35 @@ func (s *Store) Search(ctx context.Context, vector []float32, o SearchOptions) (
 	for i, c := range cats {
 		hexCats[i] = hex.EncodeToString([]byte(c))
 	}
+	root, err := scopeRoot(o.Scope, s.opts.TagDepth)
+	if err != nil {
+		return nil, err
+	}
+	qr := &query{q: q, o: &o, root: root, cats: cats, hexCats: hexCats, lo: -1 << 62, hi: 1 << 62}
+	if !o.CreatedAfter.IsZero() {
+		qr.lo = o.CreatedAfter.UnixMilli()
+	}
+	if !o.CreatedBefore.IsZero() {
+		qr.hi = o.CreatedBefore.UnixMilli()
+	}
+	return s.impl.search(ctx, qr)
+}
+
+// query is a validated search.
+type query struct {
+	q       []float32 // normalised
+	o       *SearchOptions
+	root    string   // root of o.Scope
+	cats    []string // o.Categories sorted, without duplicates
+	hexCats []string // cats hex-encoded
+	lo, hi  int64    // created window in ms, both exclusive
+}
+
+// scanBackend is BackendScan: exact top-k in Go over every candidate.
+type scanBackend struct{ s *Store }
+
+func (b scanBackend) search(ctx context.Context, qr *query) ([]Result, error) {
+	s, o, q, hexCats := b.s, qr.o, qr.q, qr.hexCats
 	cands, err := s.candidates(ctx, o.Scope, o.IncludeDescendants, o.CreatedAfter, o.CreatedBefore)
 	if err != nil {
 		return nil, err
@@ -131,12 +160,7 @@ func (s *Store) Search(ctx context.Context, vector []float32, o SearchOptions) (
 				}
 			}
 		}
-		sim := dotBlob(q, vec)
-		if sim > 1 {
-			sim = 1
-		} else if sim < -1 {
-			sim = -1
-		}
+		sim := similarity(q, vec)
 		if o.MinSimilarity != nil && sim < *o.MinSimilarity {
 			return nil
 		}
@@ -171,6 +195,19 @@ func (s *Store) Search(ctx context.Context, vector []float32, o SearchOptions) (
 		}
 	}
 	return out, nil
+}
+
+// similarity is the canonical cosine similarity of the normalised query q
+// and the stored normalised vector blob vec, clamped to [-1, 1]. Every
+// backend reports it.
+func similarity(q []float32, vec string) float64 {
+	sim := dotBlob(q, vec)
+	if sim > 1 {
+		sim = 1
+	} else if sim < -1 {
+		sim = -1
+	}
+	return sim
 }
 
 // matchCats reports whether the comma list of hex categories rc matches

@@ -25,6 +25,9 @@ type Store struct {
 	backend  Backend
 	features Features
 	mode     string
+	impl     backend
+	ft       *ftBackend // with BackendFT: Put creates the index
+	vq       string     // with BackendVSet: the VADD quantisation flag; else ""
 }
 
 // Features are the server-side vector search features the probe in New
@@ -35,10 +38,12 @@ type Features struct {
 }
 
 // New returns a Store on client. It returns an error matching
-// ErrInvalidArgument for invalid options and a nil client, and
-// ErrUnsupportedBackend for BackendFT and BackendVSet (not implemented
-// yet). With BackendAuto it probes the server once (FT.INFO on an unknown
-// index, VCARD on an unknown key; see Features) and uses the scan backend.
+// ErrInvalidArgument for invalid options and a nil client. With
+// BackendAuto it probes the server once (FT.INFO on an unknown index,
+// VCARD on an unknown key; see Features) and uses ft when FT.* answers
+// (except on a cluster client, see [BackendFT]), else vset when vector
+// sets answer, else scan. An explicit Backend is used without probing; a
+// server that lacks it fails the first Search (and, for vset, every Put).
 func New(client rueidis.Client, opts Options) (*Store, error) {
 	if client == nil {
 		return nil, fmt.Errorf("memory: %w: nil client", ErrInvalidArgument)
@@ -47,19 +52,27 @@ func New(client rueidis.Client, opts Options) (*Store, error) {
 		return nil, err
 	}
 	o := opts.withDefaults()
-	s := &Store{client: client, opts: o, backend: BackendScan, mode: "S"}
+	s := &Store{client: client, opts: o, backend: o.Backend, mode: "S"}
 	if o.Relaxed {
 		s.mode = "R"
 	}
-	switch o.Backend {
-	case BackendFT, BackendVSet:
-		return nil, fmt.Errorf("%w: %v (only scan is implemented)", ErrUnsupportedBackend, o.Backend)
-	case BackendAuto:
+	if o.Backend == BackendAuto {
 		f, err := probe(context.Background(), client, o.Prefix)
 		if err != nil {
 			return nil, err
 		}
 		s.features = f
+		s.backend = chooseBackend(f, client.Mode() == rueidis.ClientModeCluster)
+	}
+	switch s.backend {
+	case BackendFT:
+		s.ft = &ftBackend{s: s}
+		s.impl = s.ft
+	case BackendVSet:
+		s.vq = o.VSetQuant
+		s.impl = vsetBackend{s}
+	default:
+		s.impl = scanBackend{s}
 	}
 	return s, nil
 }
@@ -152,8 +165,8 @@ func (s *Store) writeArgs(k *keys.Memory, opts []WriteOption, extraKeys, extraAr
 	}
 	ks = make([]string, 5, 5+extraKeys)
 	ks[0], ks[1], ks[2], ks[3], ks[4] = k.Lock, k.Fence, k.Meta, k.Exp, k.Scopes
-	args = make([]string, 3, 3+extraArgs)
-	args[0], args[1], args[2] = tok, s.mode, k.Base
+	args = make([]string, 4, 4+extraArgs)
+	args[0], args[1], args[2], args[3] = tok, s.mode, k.Base, s.vq
 	return ks, args, nil
 }
 
@@ -161,7 +174,9 @@ func (s *Store) writeArgs(k *keys.Memory, opts []WriteOption, extraKeys, extraAr
 // share a scope root ([ErrCrossSlot] otherwise), there may be at most
 // MaxBatch, and each is validated first (see [Record]); a record with the
 // id of an existing record of the root replaces it. Put with WithToken is
-// fenced (see [WithToken]). One round trip.
+// fenced (see [WithToken]). One round trip (plus FT.CREATE on the first
+// Put or Search of a Store with the ft backend). With the vset backend the
+// script also adds the records to their scopes' vector sets.
 func (s *Store) Put(ctx context.Context, recs []Record, opts ...WriteOption) error {
 	if len(recs) == 0 {
 		return nil
@@ -181,9 +196,14 @@ func (s *Store) Put(ctx context.Context, recs []Record, opts ...WriteOption) err
 		enc[i] = e
 	}
 	k := keys.ForMemory(s.opts.Prefix, enc[0].root)
-	ks, args, err := s.writeArgs(&k, opts, 2*len(enc), 10*len(enc))
+	ks, args, err := s.writeArgs(&k, opts, 2*len(enc), len(enc[0].args)*len(enc))
 	if err != nil {
 		return err
+	}
+	if s.ft != nil {
+		if err := s.ft.ensure(ctx); err != nil {
+			return err
+		}
 	}
 	for i := range enc {
 		ks = append(ks, k.Record(enc[i].args[0]), k.ScopeIndex(enc[i].args[1]))
@@ -301,7 +321,7 @@ func (s *Store) GetMany(ctx context.Context, scope string, ids []string) ([]Reco
 // stats sweeps expired entries of root and returns scope -> count.
 func (s *Store) stats(ctx context.Context, root string) (map[string]int64, error) {
 	k := keys.ForMemory(s.opts.Prefix, root)
-	m, err := lua.MemStats.Exec(ctx, s.client, []string{k.Exp, k.Scopes}, []string{k.Base}).AsStrMap()
+	m, err := lua.MemStats.Exec(ctx, s.client, []string{k.Exp, k.Scopes}, []string{k.Base, s.vq}).AsStrMap()
 	if err != nil {
 		return nil, fenced.Error("memory", "stats", keys.MemoryTag(root), err)
 	}
@@ -372,9 +392,10 @@ type CategoryCount struct {
 }
 
 // Categories returns the categories of the records of scope (and of its
-// descendants when includeDescendants is set), sorted by name. It reads the
-// same cached index and record fields as a scan search (three round trips
-// cold, none when the client-side cache is warm) and obeys ScanLimit.
+// descendants when includeDescendants is set), sorted by name. With every
+// backend it reads the same cached index and record fields as a scan
+// search (three round trips cold, one when the client-side cache is warm)
+// and obeys ScanLimit.
 func (s *Store) Categories(ctx context.Context, scope string, includeDescendants bool) ([]CategoryCount, error) {
 	cands, err := s.candidates(ctx, scope, includeDescendants, time.Time{}, time.Time{})
 	if err != nil {

@@ -319,12 +319,18 @@ func TestBadInput(t *testing.T) {
 			"prefix":   {Dim: 1, Prefix: "a:b"},
 			"backend":  {Dim: 1, Backend: 9},
 			"negative": {Dim: 1, MaxText: -1},
+			"quant":    {Dim: 1, VSetQuant: "F16"},
+			"index":    {Dim: 1, FTIndex: "a b"},
 		} {
 			_, err := memory.New(e.client, o)
 			assert.ErrorIs(t, err, memory.ErrInvalidArgument, name)
 		}
+		// These servers have neither FT.* nor vector sets: an explicit
+		// backend is accepted by New and fails the first search.
 		for _, b := range []memory.Backend{memory.BackendFT, memory.BackendVSet} {
-			_, err := memory.New(e.client, memory.Options{Dim: 1, Backend: b})
+			st, err := memory.New(e.client, memory.Options{Prefix: e.prefix, Dim: 1, Backend: b})
+			require.NoError(t, err, b.String())
+			_, err = st.Search(ctx, []float32{1}, memory.SearchOptions{K: 1, Scope: "u/1"})
 			assert.ErrorIs(t, err, memory.ErrUnsupportedBackend, b.String())
 		}
 	})

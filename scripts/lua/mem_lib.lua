@@ -10,23 +10,27 @@
 -- it lies in their slot.
 
 -- mem_unindex removes record id from the index of scope and decrements the
--- scope's count (dropping it at zero).
-local function mem_unindex(base, scopesk, scope, id)
+-- scope's count (dropping it at zero). vq is the vector-set flag of the
+-- write ("" when the store keeps no vector sets): when set, id also leaves
+-- the scope's vector set "<base>vs:<scope>" (VREM; Redis 8 vector sets).
+local function mem_unindex(base, scopesk, scope, id, vq)
   if redis.call('ZREM', base .. 'sx:' .. scope, id) == 1 then
     if redis.call('HINCRBY', scopesk, scope, -1) <= 0 then redis.call('HDEL', scopesk, scope) end
   end
+  if vq ~= '' then redis.call('VREM', base .. 'vs:' .. scope, id) end
 end
 
--- mem_sweep drops the index entries of records whose TTL ran out (at most
--- 1000 per call; the rest on later calls).
-local function mem_sweep(base, expk, scopesk, now_ms)
+-- mem_sweep drops the index entries (and, with vq, the vector-set entries)
+-- of records whose TTL ran out (at most 1000 per call; the rest on later
+-- calls).
+local function mem_sweep(base, expk, scopesk, now_ms, vq)
   local due = redis.call('ZRANGEBYSCORE', expk, '-inf', fk_fmt(now_ms), 'LIMIT', 0, 1000)
   for _, m in ipairs(due) do
     local scope, id = string.match(m, '^(.-)\n(.*)$')
     if not scope then
       redis.call('ZREM', expk, m)
     elseif redis.call('EXISTS', base .. 'r:' .. id) == 0 then
-      mem_unindex(base, scopesk, scope, id)
+      mem_unindex(base, scopesk, scope, id, vq)
       redis.call('ZREM', expk, m)
     end
   end
@@ -37,11 +41,20 @@ local function mem_within(s, p)
   return s == p or string.sub(s, 1, #p + 1) == p .. '/'
 end
 
--- mem_drop deletes record id (of scope) with its index entries.
-local function mem_drop(base, expk, scopesk, scope, id)
-  mem_unindex(base, scopesk, scope, id)
+-- mem_drop deletes record id (of scope) with its index entries (vq: see
+-- mem_unindex).
+local function mem_drop(base, expk, scopesk, scope, id, vq)
+  mem_unindex(base, scopesk, scope, id, vq)
   redis.call('ZREM', expk, scope .. '\n' .. id)
   redis.call('DEL', base .. 'r:' .. id)
+end
+
+-- mem_vq checks the vector-set flag argument: "" (no vector sets) or the
+-- quantisation flag every VADD of the store passes. It returns the flag, or
+-- nil and an error reply.
+local function mem_vq(v)
+  if v == '' or v == 'NOQUANT' or v == 'Q8' or v == 'BIN' then return v end
+  return nil, redis.error_reply('FENCEKIT_BADARG vset flag')
 end
 
 -- mem_fence checks an optional token (ARGV[1], "" for an unfenced write)

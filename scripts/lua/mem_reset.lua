@@ -4,7 +4,9 @@
 -- KEYS[1] lock record, KEYS[2] lock fence (of the lock named after the tag),
 -- KEYS[3] meta hash (field fence), KEYS[4] expiry zset, KEYS[5] scope counts hash
 -- ARGV[1] token ("" for an unfenced write), ARGV[2] mode "S"|"R",
--- ARGV[3] base "<prefix>:{mem:<root>}:", ARGV[4] scope
+-- ARGV[3] base "<prefix>:{mem:<root>}:", ARGV[4] vector-set flag ("" or the
+-- quantisation flag of the vset backend: the scopes' vector sets
+-- "<base>vs:<scope>" are deleted too), ARGV[5] scope
 --
 -- Reply: the number of index entries removed (records, including expired
 -- ones not swept yet)
@@ -17,7 +19,9 @@
 
 local tok, e1 = mem_fence(ARGV[1], ARGV[2])
 if not tok then return e1 end
-local base, scope = ARGV[3], ARGV[4]
+local base, scope = ARGV[3], ARGV[5]
+local vq, e2 = mem_vq(ARGV[4])
+if not vq then return e2 end
 if scope == '' then return redis.error_reply('FENCEKIT_BADARG scope') end
 local scopes = {}
 for _, s in ipairs(redis.call('HKEYS', KEYS[5])) do
@@ -41,6 +45,7 @@ for _, s in ipairs(scopes) do
   end
   n = n + #ids
   redis.call('DEL', sk)
+  if vq ~= '' then redis.call('DEL', base .. 'vs:' .. s) end
   redis.call('HDEL', KEYS[5], s)
 end
 for i = 1, #exps, 500 do
