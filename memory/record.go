@@ -1,6 +1,7 @@
 package memory
 
 import (
+	"encoding/binary"
 	"encoding/hex"
 	"encoding/json"
 	"fmt"
@@ -10,6 +11,7 @@ import (
 	"strings"
 	"time"
 	"unicode/utf8"
+	"unsafe"
 
 	"github.com/redis/rueidis"
 
@@ -115,25 +117,24 @@ func normalize(v []float32, dim int) ([]float32, error) {
 // dotBlob is the dot product of q with the LE float32 blob b (len(b) ==
 // 4*len(q)), accumulated in float64.
 func dotBlob(q []float32, b string) float64 {
+	// A byte view of the string (no copy; never written) lets the compiler
+	// turn each little-endian read into one load, and the slice bounds set
+	// up front remove the checks inside the loop.
+	v := unsafe.Slice(unsafe.StringData(b), len(b))
+	v = v[:len(q)*4]
 	var s0, s1, s2, s3 float64
 	i := 0
 	for ; i+4 <= len(q); i += 4 {
-		o := i * 4
-		s0 += float64(q[i]) * f32(b, o)
-		s1 += float64(q[i+1]) * f32(b, o+4)
-		s2 += float64(q[i+2]) * f32(b, o+8)
-		s3 += float64(q[i+3]) * f32(b, o+12)
+		w := v[i*4 : i*4+16]
+		s0 += float64(q[i]) * float64(math.Float32frombits(binary.LittleEndian.Uint32(w[0:4])))
+		s1 += float64(q[i+1]) * float64(math.Float32frombits(binary.LittleEndian.Uint32(w[4:8])))
+		s2 += float64(q[i+2]) * float64(math.Float32frombits(binary.LittleEndian.Uint32(w[8:12])))
+		s3 += float64(q[i+3]) * float64(math.Float32frombits(binary.LittleEndian.Uint32(w[12:16])))
 	}
 	for ; i < len(q); i++ {
-		o := i * 4
-		s0 += float64(q[i]) * f32(b, o)
+		s0 += float64(q[i]) * float64(math.Float32frombits(binary.LittleEndian.Uint32(v[i*4:i*4+4])))
 	}
 	return (s0 + s1) + (s2 + s3)
-}
-
-// f32 decodes the little-endian float32 at offset o of b.
-func f32(b string, o int) float64 {
-	return float64(math.Float32frombits(uint32(b[o]) | uint32(b[o+1])<<8 | uint32(b[o+2])<<16 | uint32(b[o+3])<<24))
 }
 
 // normCategories validates, sorts and deduplicates categories.

@@ -5,8 +5,11 @@ import (
 	"context"
 	"encoding/hex"
 	"encoding/json"
+	"errors"
 	"fmt"
+	"runtime"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/redis/rueidis"
@@ -106,6 +109,13 @@ func (s *Store) Search(ctx context.Context, vector []float32, o SearchOptions) (
 	return s.impl.search(ctx, qr)
 }
 
+// Scoring runs on several goroutines from parallelScoreMin candidates on,
+// with at most maxScoreWorkers of them. (A variable so that tests can
+// exercise the parallel path on small data.)
+var parallelScoreMin = 2048
+
+const maxScoreWorkers = 8
+
 // query is a validated search.
 type query struct {
 	q       []float32 // normalised
@@ -125,25 +135,25 @@ func (b scanBackend) search(ctx context.Context, qr *query) ([]Result, error) {
 	if err != nil {
 		return nil, err
 	}
-	top := &topK{k: o.K}
-	err = s.readCandidates(ctx, cands, func(c *candidate, f []rueidis.RedisMessage) error {
+	// score decides one candidate: ok false when a filter rejects it.
+	score := func(c *candidate, f []rueidis.RedisMessage) (sc scored, ok bool, err error) {
 		vec, err := f[0].ToString()
 		if err != nil || len(vec) != 4*s.opts.Dim {
-			return fmt.Errorf("%w: record %q: vector of %d bytes, want %d", ErrCorrupt, c.id, len(vec), 4*s.opts.Dim)
+			return sc, false, fmt.Errorf("%w: record %q: vector of %d bytes, want %d", ErrCorrupt, c.id, len(vec), 4*s.opts.Dim)
 		}
 		if o.MinImportance > 0 {
 			imp, err := f[1].AsFloat64()
 			if err != nil {
-				return fmt.Errorf("%w: record %q: importance", ErrCorrupt, c.id)
+				return sc, false, fmt.Errorf("%w: record %q: importance", ErrCorrupt, c.id)
 			}
 			if imp < o.MinImportance {
-				return nil
+				return sc, false, nil
 			}
 		}
 		if len(hexCats) > 0 {
 			rc, _ := f[2].ToString()
 			if !matchCats(rc, hexCats, o.Match) {
-				return nil
+				return sc, false, nil
 			}
 		}
 		if len(o.Metadata) > 0 {
@@ -151,24 +161,74 @@ func (b scanBackend) search(ctx context.Context, qr *query) ([]Result, error) {
 			var m map[string]string
 			if js != "" {
 				if err := json.Unmarshal([]byte(js), &m); err != nil {
-					return fmt.Errorf("%w: record %q: metadata", ErrCorrupt, c.id)
+					return sc, false, fmt.Errorf("%w: record %q: metadata", ErrCorrupt, c.id)
 				}
 			}
 			for k, v := range o.Metadata {
 				if got, ok := m[k]; !ok || got != v {
-					return nil
+					return sc, false, nil
 				}
 			}
 		}
 		sim := similarity(q, vec)
 		if o.MinSimilarity != nil && sim < *o.MinSimilarity {
-			return nil
+			return sc, false, nil
 		}
-		top.offer(scored{id: c.id, sim: sim})
+		return scored{id: c.id, sim: sim}, true, nil
+	}
+	type item struct {
+		c *candidate
+		f []rueidis.RedisMessage
+	}
+	items := make([]item, 0, len(cands.list))
+	err = s.readCandidates(ctx, cands, func(c *candidate, f []rueidis.RedisMessage) error {
+		items = append(items, item{c, f})
 		return nil
 	})
 	if err != nil {
 		return nil, err
+	}
+	// Score in parallel: the dot products dominate a large search. Each
+	// worker keeps its own top k; merging them gives the same result as one
+	// pass, since ties are broken by id.
+	workers := 1
+	if len(items) >= parallelScoreMin {
+		workers = min(runtime.GOMAXPROCS(0), maxScoreWorkers, len(items)/(parallelScoreMin/2))
+	}
+	tops := make([]topK, workers)
+	errs := make([]error, workers)
+	var wg sync.WaitGroup
+	for w := range workers {
+		tops[w].k = o.K
+		lo, hi := w*len(items)/workers, (w+1)*len(items)/workers
+		run := func() {
+			for _, it := range items[lo:hi] {
+				sc, ok, err := score(it.c, it.f)
+				if err != nil {
+					errs[w] = err
+					return
+				}
+				if ok {
+					tops[w].offer(sc)
+				}
+			}
+		}
+		if w == workers-1 {
+			run()
+			continue
+		}
+		wg.Add(1)
+		go func() { defer wg.Done(); run() }()
+	}
+	wg.Wait()
+	if err := errors.Join(errs...); err != nil {
+		return nil, err
+	}
+	top := &tops[0]
+	for w := 1; w < workers; w++ {
+		for _, sc := range tops[w].h {
+			top.offer(sc)
+		}
 	}
 	best := top.sorted()
 	if len(best) == 0 {

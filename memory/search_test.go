@@ -335,3 +335,10 @@ func ids(rs []memory.Result) []string {
 	}
 	return out
 }
+
+// TestSearchGoldenParallel runs the golden searches with scoring split
+// over several goroutines.
+func TestSearchGoldenParallel(t *testing.T) {
+	defer memory.SetParallelScoreMin(8)()
+	golden(t, newEnv(t, redistest.NewMini(t), memory.Options{Dim: gdim}))
+}
