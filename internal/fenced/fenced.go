@@ -4,7 +4,8 @@
 // replies into those errors.
 //
 // Every fenced script takes KEYS = [lock, fence, state, msgs, stage, cps,
-// cpd, events, out] (the first two of the lock named after the session) and
+// cpd, events, out, outmeta] (the first two of the lock named after the
+// session) and
 // ARGV = [token, mode, ttl, ...]; see scripts/lua/lib_fence.lua.
 package fenced
 
@@ -113,7 +114,7 @@ type Write struct {
 // token; extra reserves room for the operation's own arguments.
 func (c *Config) NewWrite(k *keys.Session, token fencing.Token, extra int) Write {
 	w := Write{
-		Keys: []string{k.Lock, k.Fence, k.State, k.Msgs, k.Stage, k.Cps, k.Cpd, k.Events, k.Out},
+		Keys: []string{k.Lock, k.Fence, k.State, k.Msgs, k.Stage, k.Cps, k.Cpd, k.Events, k.Out, k.OutMeta},
 		Args: make([]string, 3, 3+extra),
 	}
 	w.Args[0], w.Args[1], w.Args[2] = token.String(), c.modeArg, c.ttlArg

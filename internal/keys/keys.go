@@ -15,6 +15,7 @@
 //	<prefix>:{<id>}:cpd      checkpoint payloads, hash checkpoint id -> payload
 //	<prefix>:{<id>}:events   session event log, stream
 //	<prefix>:{<id>}:out      output stream, stream
+//	<prefix>:{<id>}:outmeta  output stream status and fence, hash
 //
 // A session guarded by a lock uses its id as the lock name, so the session's
 // keys and its lock share one slot and a fenced write can read the lock
@@ -117,24 +118,24 @@ var lockSuffixes = [...]string{"lock", "fence", "lockq", "lockqi", "wake"}
 // lock of the same name ([ForLock]). All share the hash tag {id} and one
 // backing string.
 type Session struct {
-	Lock, Fence, State, Msgs, Stage, Cps, Cpd, Events, Out string
+	Lock, Fence, State, Msgs, Stage, Cps, Cpd, Events, Out, OutMeta string
 }
 
-var sessionSuffixes = [...]string{"lock", "fence", "state", "msgs", "stage", "cps", "cpd", "events", "out"}
+var sessionSuffixes = [...]string{"lock", "fence", "state", "msgs", "stage", "cps", "cpd", "events", "out", "outmeta"}
 
 // ForSession builds the keys of session id under prefix. prefix and id must
 // have been validated.
 func ForSession(prefix, id string) Session {
 	var v [len(sessionSuffixes)]string
 	build(prefix, id, sessionSuffixes[:], v[:], nil)
-	return Session{Lock: v[0], Fence: v[1], State: v[2], Msgs: v[3], Stage: v[4], Cps: v[5], Cpd: v[6], Events: v[7], Out: v[8]}
+	return Session{Lock: v[0], Fence: v[1], State: v[2], Msgs: v[3], Stage: v[4], Cps: v[5], Cpd: v[6], Events: v[7], Out: v[8], OutMeta: v[9]}
 }
 
 // Data returns the session's data keys: every key a session write may
 // touch and whose TTL it refreshes (all but Lock and Fence, which belong to
 // the lock).
-func (k *Session) Data() [7]string {
-	return [7]string{k.State, k.Msgs, k.Stage, k.Cps, k.Cpd, k.Events, k.Out}
+func (k *Session) Data() [8]string {
+	return [8]string{k.State, k.Msgs, k.Stage, k.Cps, k.Cpd, k.Events, k.Out, k.OutMeta}
 }
 
 // build writes "<prefix>:{<id>}:<suffix>" for each suffix into out, all

@@ -99,7 +99,7 @@ func TestForSession(t *testing.T) {
 	k := ForSession("fk", "s-1")
 	want := Session{
 		Lock: "fk:{s-1}:lock", Fence: "fk:{s-1}:fence", State: "fk:{s-1}:state", Msgs: "fk:{s-1}:msgs",
-		Stage: "fk:{s-1}:stage", Cps: "fk:{s-1}:cps", Cpd: "fk:{s-1}:cpd", Events: "fk:{s-1}:events", Out: "fk:{s-1}:out",
+		Stage: "fk:{s-1}:stage", Cps: "fk:{s-1}:cps", Cpd: "fk:{s-1}:cpd", Events: "fk:{s-1}:events", Out: "fk:{s-1}:out", OutMeta: "fk:{s-1}:outmeta",
 	}
 	if k != want {
 		t.Fatalf("ForSession = %+v, want %+v", k, want)

@@ -2,7 +2,7 @@
 --
 -- KEYS[1] lock record, KEYS[2] lock fence, KEYS[3] state hash, KEYS[4] messages list,
 -- KEYS[5] stage, KEYS[6] checkpoint index, KEYS[7] checkpoint payloads
--- (hash: checkpoint id -> payload, see cp_save.lua), KEYS[8..9] events, out
+-- (hash: checkpoint id -> payload, see cp_save.lua), KEYS[8..10] events, out, outmeta
 -- ARGV[1] token, ARGV[2] mode "S"|"R", ARGV[3] session ttl ms ("0": keep)
 -- ARGV[4] checkpoint id
 --

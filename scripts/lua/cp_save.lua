@@ -2,7 +2,7 @@
 --
 -- KEYS[1] lock record, KEYS[2] lock fence, KEYS[3] state hash, KEYS[4] messages list,
 -- KEYS[5] stage, KEYS[6] checkpoint index (zset: checkpoint id, score = sequence),
--- KEYS[7] checkpoint payloads (hash: checkpoint id -> payload), KEYS[8..9] events, out
+-- KEYS[7] checkpoint payloads (hash: checkpoint id -> payload), KEYS[8..10] events, out, outmeta
 -- ARGV[1] token, ARGV[2] mode "S"|"R", ARGV[3] session ttl ms ("0": keep)
 -- ARGV[4] session id (the id in the keys' hash tag), ARGV[5] step (integer >= 0),
 -- ARGV[6] message count (integer, at most the session's message count),

@@ -1,7 +1,7 @@
 -- msgs_append.lua: append messages to a session (fenced).
 --
 -- KEYS[1] lock record, KEYS[2] lock fence, KEYS[3] state hash, KEYS[4] messages list,
--- KEYS[5..9] the session's other data keys (stage, cps, cpd, events, out)
+-- KEYS[5..10] the session's other data keys (stage, cps, cpd, events, out, outmeta)
 -- ARGV[1] token, ARGV[2] mode "S"|"R", ARGV[3] session ttl ms ("0": keep)
 -- ARGV[4..] messages (JSON, validated by the caller), at least one
 --

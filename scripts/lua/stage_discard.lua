@@ -3,7 +3,7 @@
 --
 -- KEYS[1] lock record, KEYS[2] lock fence, KEYS[3] state hash,
 -- KEYS[4] messages list, KEYS[5] stage hash (written),
--- KEYS[6..9] the session's other data keys (cps, cpd, events, out)
+-- KEYS[6..10] the session's other data keys (cps, cpd, events, out, outmeta)
 -- ARGV[1] token, ARGV[2] mode "S"|"R", ARGV[3] session ttl ms ("0": keep)
 -- ARGV[4] step (integer >= 0)
 --

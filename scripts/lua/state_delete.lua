@@ -2,7 +2,7 @@
 -- fence counter stay, so tokens keep growing.
 --
 -- KEYS[1] lock record, KEYS[2] lock fence, KEYS[3] state hash,
--- KEYS[4..9] the session's other data keys (msgs, stage, cps, cpd, events, out)
+-- KEYS[4..10] the session's other data keys (msgs, stage, cps, cpd, events, out, outmeta)
 -- ARGV[1] token, ARGV[2] mode "S"|"R"
 --
 -- Reply: 1 deleted, 0 there was no session

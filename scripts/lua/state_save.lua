@@ -1,7 +1,7 @@
 -- state_save.lua: create or replace a session's state document (fenced).
 --
 -- KEYS[1] lock record, KEYS[2] lock fence, KEYS[3] state hash,
--- KEYS[4..9] the session's other data keys (msgs, stage, cps, cpd, events, out)
+-- KEYS[4..10] the session's other data keys (msgs, stage, cps, cpd, events, out, outmeta)
 -- ARGV[1] token, ARGV[2] mode "S"|"R", ARGV[3] session ttl ms ("0": keep)
 -- ARGV[4] expected version: "" any (create or replace), "0" the session must
 --         not exist, "<n>" the state must be at version n

@@ -1,0 +1,72 @@
+package stream
+
+import (
+	"context"
+	"fmt"
+
+	"github.com/fencekit/fencekit/fencing"
+	"github.com/fencekit/fencekit/internal/fenced"
+	"github.com/fencekit/fencekit/scripts/lua"
+)
+
+// Append adds chunk to the output stream of session id, fenced by token,
+// and returns its Seq. It is one round trip (one script), which creates the
+// stream on first use, trims it (MAXLEN ~) and extends its TTL.
+//
+// Errors: ErrTooLarge for a chunk longer than MaxChunkBytes, ErrInvalidID,
+// ErrInvalidArgument for a zero token (before anything is sent); an
+// [*EndedError] after End or Fail; [*fencing.StaleTokenError] or
+// [*NotHolderError] for a writer that no longer holds the session (see the
+// package documentation). A rejected append writes nothing.
+//
+// Append is not retried after a lost reply (it would append twice).
+func (s *Streams) Append(ctx context.Context, id string, token fencing.Token, chunk []byte) (Seq, error) {
+	return s.write(ctx, "append", id, token, KindChunk, chunk)
+}
+
+// End appends the terminal marker of a stream that completed: readers see
+// status ended after every chunk before it, and later appends get
+// ErrEnded. The stream's keys get the finished TTL. Errors as for Append;
+// ending a stream twice gets ErrEnded.
+func (s *Streams) End(ctx context.Context, id string, token fencing.Token) (Seq, error) {
+	return s.write(ctx, "end", id, token, KindEnd, nil)
+}
+
+// Fail is End for a stream that failed, with a reason (at most
+// MaxChunkBytes) that readers get in [Page.Reason].
+func (s *Streams) Fail(ctx context.Context, id string, token fencing.Token, reason string) (Seq, error) {
+	return s.write(ctx, "fail", id, token, KindFail, []byte(reason))
+}
+
+func (s *Streams) write(ctx context.Context, op, id string, token fencing.Token, kind Kind, data []byte) (Seq, error) {
+	k, meta, err := s.streamKeys(op, id)
+	if err != nil {
+		return Seq{}, err
+	}
+	if err := fenced.CheckToken(token); err != nil {
+		return Seq{}, fmt.Errorf("stream: %s %q: %w", op, id, err)
+	}
+	if len(data) > s.opts.MaxChunkBytes {
+		return Seq{}, fmt.Errorf("stream: %s %q: %w: %d bytes (max %d)", op, id, ErrTooLarge, len(data), s.opts.MaxChunkBytes)
+	}
+	mode := "S"
+	if s.cfg.Relaxed {
+		mode = "R"
+	}
+	arr, err := lua.StreamAppend.Exec(ctx, s.cfg.Client,
+		[]string{k.Lock, k.Fence, k.State, k.Out, meta},
+		[]string{token.String(), mode, s.ttlArg, s.fttlArg, string(kind), s.maxLenArg, string(data)},
+	).ToArray()
+	if err != nil {
+		return Seq{}, scriptError(op, id, err)
+	}
+	str, err := fenced.Str(arr, 0, "stream_append.lua")
+	if err != nil {
+		return Seq{}, err
+	}
+	q, err := ParseSeq(str)
+	if err != nil {
+		return Seq{}, fmt.Errorf("%w: stream_append.lua returned id %q", ErrProtocol, str)
+	}
+	return q, nil
+}
