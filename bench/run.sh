@@ -2,7 +2,8 @@
 # Runs every lock benchmark COUNT times and prints benchstat tables, one
 # implementation per column (the first, floor, is the base of the deltas).
 # The session-store benchmarks (BenchmarkState) get tables of their own,
-# one row per op and goroutine count (BENCH=State runs only those).
+# one row per op and goroutine count (BENCH=State runs only those), and so
+# do the memory benchmarks (BenchmarkMemory; BENCH=Memory runs only those).
 #
 #   COUNT      runs of each benchmark          (default 5)
 #   BENCHTIME  go test -benchtime              (default 1s: ~6 min at COUNT=5 on 2 cores)
@@ -42,12 +43,22 @@ if ((status == 0)) && grep -q -- '--- FAIL' "$out"; then
 	status=1
 fi
 echo >&2
-go run "$benchstat" -filter .name:Lock -row /case -col /impl "$@" "$out"
+# Each table only when its benchmarks ran (BENCH=State or BENCH=Memory runs
+# no lock benchmark).
+if grep -q '^BenchmarkLock/' "$out"; then
+	go run "$benchstat" -filter .name:Lock -row /case -col /impl "$@" "$out"
+fi
 # The session-store benchmarks (state_bench_test.go) in a table of their own:
 # one row per op and goroutine count, hset-floor (save4k only) as the base.
 if grep -q '^BenchmarkState/' "$out"; then
 	echo
 	go run "$benchstat" -filter .name:State -row /op,/par -col /impl "$@" "$out"
+fi
+# The memory benchmarks (memory_bench_test.go): one row per op and
+# goroutine count, hset-floor (put1 only) as the base.
+if grep -q '^BenchmarkMemory/' "$out"; then
+	echo
+	go run "$benchstat" -filter .name:Memory -row /op,/par -col /impl "$@" "$out"
 fi
 if ((status != 0)); then
 	echo "run.sh: some benchmark runs failed; see the --- FAIL lines in $out:" >&2
