@@ -120,14 +120,8 @@ func (s *Store) Save(ctx context.Context, id string, token fencing.Token, cp Che
 
 // begin validates id and token and starts a fenced write.
 func (s *Store) begin(id string, token fencing.Token, extra int) (fenced.Write, error) {
-	k, err := s.cfg.Keys(id)
-	if err != nil {
-		return fenced.Write{}, fmt.Errorf("checkpoint: %w", err)
-	}
-	if err := fenced.CheckToken(token); err != nil {
-		return fenced.Write{}, fmt.Errorf("checkpoint: %w", err)
-	}
-	return s.cfg.NewWrite(&k, token, extra), nil
+	_, w, err := s.cfg.Begin("checkpoint", id, token, extra)
+	return w, err
 }
 
 // check validates the fields of cp that Save stores.

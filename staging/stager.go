@@ -32,17 +32,14 @@ func New(store *statestore.Store) *Stager {
 
 // begin validates id, step and token and starts a fenced write.
 func (s *Stager) begin(id string, step int64, token fencing.Token, extra int) (keys.Session, fenced.Write, error) {
-	k, err := s.cfg.Keys(id)
+	k, w, err := s.cfg.Begin("staging", id, token, extra)
 	if err != nil {
-		return k, fenced.Write{}, fmt.Errorf("staging: %w", err)
-	}
-	if err := fenced.CheckToken(token); err != nil {
-		return k, fenced.Write{}, fmt.Errorf("staging: %w", err)
+		return k, w, err
 	}
 	if step < 0 {
 		return k, fenced.Write{}, fmt.Errorf("staging: %w: step %d", statestore.ErrInvalidArgument, step)
 	}
-	return k, s.cfg.NewWrite(&k, token, extra), nil
+	return k, w, nil
 }
 
 // Stage records change c of session id under step, fenced by token, and

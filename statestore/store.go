@@ -51,14 +51,8 @@ func (s *Store) Config() *fenced.Config { return &s.cfg }
 
 // begin validates id and token and starts a fenced write.
 func (s *Store) begin(id string, token fencing.Token, extra int) (fenced.Write, error) {
-	k, err := s.cfg.Keys(id)
-	if err != nil {
-		return fenced.Write{}, fmt.Errorf("statestore: %w", err)
-	}
-	if err := fenced.CheckToken(token); err != nil {
-		return fenced.Write{}, fmt.Errorf("statestore: %w", err)
-	}
-	return s.cfg.NewWrite(&k, token, extra), nil
+	_, w, err := s.cfg.Begin("statestore", id, token, extra)
+	return w, err
 }
 
 // Create stores a new session with the state st, fenced by token, and

@@ -121,6 +121,19 @@ func (c *Config) NewWrite(k *keys.Session, token fencing.Token, extra int) Write
 	return w
 }
 
+// Begin validates id and token and starts a fenced write on session id; its
+// errors are prefixed with "<pkg>: ".
+func (c *Config) Begin(pkg, id string, token fencing.Token, extra int) (keys.Session, Write, error) {
+	k, err := c.Keys(id)
+	if err != nil {
+		return k, Write{}, fmt.Errorf("%s: %w", pkg, err)
+	}
+	if err := CheckToken(token); err != nil {
+		return k, Write{}, fmt.Errorf("%s: %w", pkg, err)
+	}
+	return k, c.NewWrite(&k, token, extra), nil
+}
+
 // CheckToken rejects the zero token before anything is sent.
 func CheckToken(token fencing.Token) error {
 	if !token.Valid() {
