@@ -3,7 +3,8 @@
 # implementation per column (the first, floor, is the base of the deltas).
 # The session-store benchmarks (BenchmarkState) get tables of their own,
 # one row per op and goroutine count (BENCH=State runs only those), and so
-# do the memory benchmarks (BenchmarkMemory; BENCH=Memory runs only those).
+# do the memory benchmarks (BenchmarkMemory; BENCH=Memory runs only those)
+# and the output-stream benchmarks (BenchmarkStream; BENCH=Stream).
 #
 #   COUNT      runs of each benchmark          (default 5)
 #   BENCHTIME  go test -benchtime              (default 1s: ~6 min at COUNT=5 on 2 cores)
@@ -59,6 +60,12 @@ fi
 if grep -q '^BenchmarkMemory/' "$out"; then
 	echo
 	go run "$benchstat" -filter .name:Memory -row /op,/par -col /impl "$@" "$out"
+fi
+# The output-stream benchmarks (stream_bench_test.go): one row per op and
+# goroutine count, xadd-floor (append256 only) as the base.
+if grep -q '^BenchmarkStream/' "$out"; then
+	echo
+	go run "$benchstat" -filter .name:Stream -row /op,/par -col /impl "$@" "$out"
 fi
 if ((status != 0)); then
 	echo "run.sh: some benchmark runs failed; see the --- FAIL lines in $out:" >&2
