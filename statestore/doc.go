@@ -23,6 +23,23 @@
 // is the lock.Locker lock named id, with the same Prefix, so every key of a
 // session and its lock hash to one Redis Cluster slot.
 //
+// # Event log
+//
+// Every write that changes a session's version also appends one typed
+// [Event] to the session's event log "<prefix>:{<id>}:events" (a Redis
+// stream), in the same script, after every precondition held: the log and
+// the state cannot disagree, versions in the log strictly increase and
+// match the accepted writes one to one, and a rejected write (stale token,
+// conflict, a compare-and-set that did not match, a discard or prune with
+// nothing to remove) appends nothing. This covers the Store, staging
+// (staged, promoted, discarded) and checkpoint (checkpoint, restored,
+// pruned) writes. Lock events (acquired, lost, force-released) are not
+// logged: the lock scripts do not touch the session's keys. [Store.Delete]
+// deletes the log with the other keys (a session created again starts a
+// new log at version 1). The log is trimmed to about the newest 10,000
+// events (XADD MAXLEN ~). Read it with [Store.Events] (pages) or
+// [Store.Watch] (follow).
+//
 // Each method costs one round trip ([Store.Update]: two per attempt).
 // Messages are paged with opaque cursors (see [Store.Messages]). The staging
 // and checkpoint packages build on a Store and follow the same rules.

@@ -125,7 +125,8 @@ func (s *Store) Load(ctx context.Context, id string) (State, error) {
 	return st, nil
 }
 
-// Delete removes every key of session id but its lock, fenced by token.
+// Delete removes every key of session id but its lock (the event log
+// included), fenced by token.
 // It reports whether there was a session; deleting twice is harmless.
 func (s *Store) Delete(ctx context.Context, id string, token fencing.Token) (bool, error) {
 	w, err := s.begin(id, token, 0)

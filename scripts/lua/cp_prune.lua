@@ -8,6 +8,8 @@
 --
 -- Nothing is written (and the version stays) when there is nothing to delete.
 --
+-- Event: "pruned" with removed and kept, only when something was deleted.
+--        Appended to the event log KEYS[8] (lib_fence.lua fk_event).
 -- Reply: {removed, version}
 -- Errors: FENCEKIT_STALE, FENCEKIT_NOT_HOLDER, FENCEKIT_CORRUPT (lib_fence.lua);
 --         FENCEKIT_NOT_FOUND state (no session); FENCEKIT_BADARG <arg>;
@@ -31,6 +33,8 @@ redis.call('HLEN', KEYS[7]) -- WRONGTYPE before any write
 if n <= keep then return {0, version} end
 local _, now_ms = fk_now()
 
+redis.call('XLEN', KEYS[8]) -- the event log: WRONGTYPE before any write
+
 -- Every precondition holds; writes start here.
 local ids = redis.call('ZRANGE', KEYS[6], 0, n - keep - 1)
 redis.call('ZREMRANGEBYRANK', KEYS[6], 0, n - keep - 1)
@@ -38,5 +42,6 @@ for i = 1, #ids, 1000 do
   redis.call('HDEL', KEYS[7], unpack(ids, i, math.min(i + 999, #ids)))
 end
 local v = fk_stamp(KEYS[3], ARGV[1], version, now_ms)
+fk_event('pruned', v, ARGV[1], 'removed', fk_fmt(#ids), 'kept', fk_fmt(keep))
 fk_touch(ttl)
 return {#ids, v}

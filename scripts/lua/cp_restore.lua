@@ -20,6 +20,8 @@
 -- the restore abandons. Checkpoints, the status and the other state fields
 -- stay as they are.
 --
+-- Event: "restored" with id, step and count (message count).
+--        Appended to the event log KEYS[8] (lib_fence.lua fk_event).
 -- Reply: {version, message_count, msg_epoch}
 -- Errors: FENCEKIT_STALE, FENCEKIT_NOT_HOLDER, FENCEKIT_CORRUPT (lib_fence.lua);
 --         FENCEKIT_NOT_FOUND state (no session); FENCEKIT_NOT_FOUND checkpoint <id>;
@@ -66,6 +68,8 @@ end
 redis.call('HLEN', KEYS[5]) -- WRONGTYPE before any write
 local _, now_ms = fk_now()
 
+redis.call('XLEN', KEYS[8]) -- the event log: WRONGTYPE before any write
+
 -- Every precondition holds; writes start here.
 redis.call('DEL', KEYS[5])
 redis.call('HSET', KEYS[3], 'data', string.sub(p, #hdr + 1, #hdr + slen), 'step', fk_fmt(step))
@@ -84,5 +88,6 @@ if mc < have then
   redis.call('HSET', KEYS[3], 'msg_epoch', fk_fmt(epoch), 'msg_trims', table.concat(kept, ','))
 end
 local v = fk_stamp(KEYS[3], ARGV[1], version, now_ms)
+fk_event('restored', v, ARGV[1], 'id', ARGV[4], 'step', fk_fmt(step), 'count', fk_fmt(mc))
 fk_touch(ttl)
 return {v, mc, epoch}

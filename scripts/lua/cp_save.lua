@@ -17,6 +17,8 @@
 --   followed by the state bytes and the metadata bytes, unchanged.
 -- msg_epoch is the state's message epoch at the time of the save (see cp_restore.lua).
 --
+-- Event: "checkpoint" with id, seq and step.
+--        Appended to the event log KEYS[8] (lib_fence.lua fk_event).
 -- Reply: {checkpoint id, seq, created_at_ms, version}
 -- Errors: FENCEKIT_STALE, FENCEKIT_NOT_HOLDER, FENCEKIT_CORRUPT (lib_fence.lua);
 --         FENCEKIT_NOT_FOUND state (no session);
@@ -65,6 +67,8 @@ if redis.call('ZSCORE', KEYS[6], cpid) or redis.call('HEXISTS', KEYS[7], cpid) =
   return redis.error_reply('FENCEKIT_EXISTS checkpoint')
 end
 
+redis.call('XLEN', KEYS[8]) -- the event log: WRONGTYPE before any write
+
 -- Every precondition holds; writes start here.
 seq = seq + 1
 redis.call('ZADD', KEYS[6], fk_fmt(seq), cpid)
@@ -72,5 +76,6 @@ redis.call('HSET', KEYS[7], cpid, 'cp1 ' .. fk_fmt(seq) .. ' ' .. fk_fmt(now_ms)
   fk_fmt(step) .. ' ' .. fk_fmt(mc) .. ' ' .. fk_fmt(epoch) .. ' ' .. fk_fmt(#ARGV[8]) .. '\n' .. ARGV[8] .. ARGV[9])
 redis.call('HSET', KEYS[3], 'cp_seq', fk_fmt(seq))
 local v = fk_stamp(KEYS[3], ARGV[1], version, now_ms)
+fk_event('checkpoint', v, ARGV[1], 'id', cpid, 'seq', fk_fmt(seq), 'step', fk_fmt(step))
 fk_touch(ttl)
 return {cpid, seq, now_ms, v}

@@ -5,6 +5,8 @@
 -- ARGV[1] token, ARGV[2] mode "S"|"R", ARGV[3] session ttl ms ("0": keep)
 -- ARGV[4..] messages (JSON, validated by the caller), at least one
 --
+-- Event: "messages" with added and count (the message count after).
+--        Appended to the event log KEYS[8] (lib_fence.lua fk_event).
 -- Reply: {message_count, version}
 -- Errors: FENCEKIT_NOT_FOUND state; FENCEKIT_STALE, FENCEKIT_NOT_HOLDER,
 --         FENCEKIT_CORRUPT, FENCEKIT_BADARG; WRONGTYPE. All before the first write.
@@ -22,6 +24,8 @@ if not version then return e3 end
 if redis.call('EXISTS', KEYS[3]) == 0 then return redis.error_reply('FENCEKIT_NOT_FOUND state') end
 redis.call('LLEN', KEYS[4]) -- WRONGTYPE before any write
 
+redis.call('XLEN', KEYS[8]) -- the event log: WRONGTYPE before any write
+
 -- Every precondition holds; writes start here.
 local _, now_ms = fk_now()
 local n = 0
@@ -29,5 +33,6 @@ for i = 4, #ARGV, 1000 do
   n = redis.call('RPUSH', KEYS[4], unpack(ARGV, i, math.min(i + 999, #ARGV)))
 end
 local v = fk_stamp(KEYS[3], ARGV[1], version, now_ms)
+fk_event('messages', v, ARGV[1], 'added', fk_fmt(#ARGV - 3), 'count', fk_fmt(n))
 fk_touch(ttl)
 return {n, v}

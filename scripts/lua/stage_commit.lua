@@ -19,6 +19,8 @@
 -- creation time, against a delete and re-create) means the stage fields are
 -- still the ones read: the document and the removal cannot go apart.
 --
+-- Event: "promoted" with removed (stage fields removed) and fields (named).
+--        Appended to the event log KEYS[8] (lib_fence.lua fk_event).
 -- Reply: {version, removed}
 -- Errors: FENCEKIT_NOT_FOUND state; FENCEKIT_CONFLICT <version> (the state
 --         is at another version or was re-created); FENCEKIT_STALE,
@@ -49,6 +51,8 @@ if version ~= want or (redis.call('HGET', KEYS[3], 'created_at') or '') ~= ARGV[
 end
 redis.call('HLEN', KEYS[5]) -- WRONGTYPE before any write
 
+redis.call('XLEN', KEYS[8]) -- the event log: WRONGTYPE before any write
+
 -- Every precondition holds; writes start here.
 local _, now_ms = fk_now()
 if replace then
@@ -62,5 +66,6 @@ for i = 13, #ARGV, 1000 do
   removed = removed + redis.call('HDEL', KEYS[5], unpack(ARGV, i, math.min(i + 999, #ARGV)))
 end
 local v = fk_stamp(KEYS[3], ARGV[1], version, now_ms)
+fk_event('promoted', v, ARGV[1], 'removed', fk_fmt(removed), 'fields', fk_fmt(math.max(#ARGV - 12, 0)))
 fk_touch(ttl)
 return {v, removed}

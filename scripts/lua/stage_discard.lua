@@ -10,6 +10,8 @@
 -- With nothing staged under the step nothing is written (the version stays);
 -- the fence is checked all the same.
 --
+-- Event: "discarded" with step and removed, only when something was dropped.
+--        Appended to the event log KEYS[8] (lib_fence.lua fk_event).
 -- Reply: {removed, version}
 -- Errors: FENCEKIT_NOT_FOUND state; FENCEKIT_STALE, FENCEKIT_NOT_HOLDER,
 --         FENCEKIT_CORRUPT, FENCEKIT_BADARG; WRONGTYPE. All before the first write.
@@ -34,11 +36,14 @@ for _, f in ipairs(redis.call('HKEYS', KEYS[5])) do
 end
 if #fields == 0 then return {0, version} end
 
+redis.call('XLEN', KEYS[8]) -- the event log: WRONGTYPE before any write
+
 -- Every precondition holds; writes start here.
 local _, now_ms = fk_now()
 for i = 1, #fields, 1000 do
   redis.call('HDEL', KEYS[5], unpack(fields, i, math.min(i + 999, #fields)))
 end
 local v = fk_stamp(KEYS[3], ARGV[1], version, now_ms)
+fk_event('discarded', v, ARGV[1], 'step', fk_fmt(step), 'removed', fk_fmt(#fields))
 fk_touch(ttl)
 return {#fields, v}

@@ -18,6 +18,8 @@
 -- itself, so a change always records the token that passed the fence check.
 -- Staging the same step and tool call id again replaces the change.
 --
+-- Event: "staged" with step and call (the tool call id).
+--        Appended to the event log KEYS[8] (lib_fence.lua fk_event).
 -- Reply: {version, ts_ms}
 -- Errors: FENCEKIT_NOT_FOUND state; FENCEKIT_STALE, FENCEKIT_NOT_HOLDER,
 --         FENCEKIT_CORRUPT, FENCEKIT_BADARG; WRONGTYPE. All before the first write.
@@ -50,11 +52,14 @@ if not version then return e5 end
 if redis.call('EXISTS', KEYS[3]) == 0 then return redis.error_reply('FENCEKIT_NOT_FOUND state') end
 redis.call('HLEN', KEYS[5]) -- WRONGTYPE before any write
 
+redis.call('XLEN', KEYS[8]) -- the event log: WRONGTYPE before any write
+
 -- Every precondition holds; writes start here.
 local _, now_ms = fk_now()
 if not ts then ts = now_ms end
 redis.call('HSET', KEYS[5], fk_fmt(step) .. '|' .. call,
   '{"token":' .. fk_fmt(tok) .. ',"ts":' .. fk_fmt(ts) .. ',' .. string.sub(body, 2))
 local v = fk_stamp(KEYS[3], ARGV[1], version, now_ms)
+fk_event('staged', v, ARGV[1], 'step', fk_fmt(step), 'call', call)
 fk_touch(ttl)
 return {v, ts}

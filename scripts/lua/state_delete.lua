@@ -5,6 +5,9 @@
 -- KEYS[4..10] the session's other data keys (msgs, stage, cps, cpd, events, out, outmeta)
 -- ARGV[1] token, ARGV[2] mode "S"|"R"
 --
+-- Event: none. The event log (KEYS[8]) is deleted with the other data keys:
+--        a deleted session has no history; one created again starts a new
+--        log with "created" at version 1.
 -- Reply: 1 deleted, 0 there was no session
 -- Errors: FENCEKIT_STALE, FENCEKIT_NOT_HOLDER, FENCEKIT_CORRUPT, FENCEKIT_BADARG;
 --         WRONGTYPE. All before the first write.

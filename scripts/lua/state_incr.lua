@@ -7,6 +7,8 @@
 -- ARGV[4] field: "resume_count" or "step"
 -- ARGV[5] increment (integer >= 1)
 --
+-- Event: "resumed" with resume_count, or "step" with step (the new value).
+--        Appended to the event log KEYS[8] (lib_fence.lua fk_event).
 -- Reply: {new value, version}
 -- Errors: FENCEKIT_NOT_FOUND state; FENCEKIT_STALE, FENCEKIT_NOT_HOLDER,
 --         FENCEKIT_CORRUPT, FENCEKIT_BADARG; WRONGTYPE. All before the first write.
@@ -28,9 +30,16 @@ if redis.call('EXISTS', KEYS[3]) == 0 then return redis.error_reply('FENCEKIT_NO
 local cur = fk_num(redis.call('HGET', KEYS[3], field) or '0')
 if not cur or cur + by > 9007199254740991 then return redis.error_reply('FENCEKIT_CORRUPT ' .. KEYS[3]) end
 
+redis.call('XLEN', KEYS[8]) -- the event log: WRONGTYPE before any write
+
 -- Every precondition holds; writes start here.
 local _, now_ms = fk_now()
 redis.call('HSET', KEYS[3], field, fk_fmt(cur + by))
 local v = fk_stamp(KEYS[3], ARGV[1], version, now_ms)
+if field == 'resume_count' then
+  fk_event('resumed', v, ARGV[1], 'resume_count', fk_fmt(cur + by))
+else
+  fk_event('step', v, ARGV[1], 'step', fk_fmt(cur + by))
+end
 fk_touch(ttl)
 return {cur + by, v}

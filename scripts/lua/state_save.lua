@@ -12,6 +12,8 @@
 --          tells apart a session deleted and created again that reached
 --          version n once more
 --
+-- Event: "created" (no state before) or "saved", with status and step
+--        (lib_fence.lua fk_event, KEYS[8]).
 -- Reply: {version, created_at_ms, updated_at_ms}
 -- Errors: FENCEKIT_STALE, FENCEKIT_NOT_HOLDER, FENCEKIT_CORRUPT (lib_fence.lua);
 --         FENCEKIT_EXISTS <version> (expected "0", the session exists);
@@ -47,15 +49,20 @@ elseif want ~= '' then
   end
 end
 
+redis.call('XLEN', KEYS[8]) -- the event log: WRONGTYPE before any write
+
 -- Every precondition holds; writes start here.
 local _, now_ms = fk_now()
 local created = redis.call('HGET', KEYS[3], 'created_at')
+local evt = 'saved'
 if not created then
+  evt = 'created'
   created = fk_fmt(now_ms)
   redis.call('HSET', KEYS[3], 'created_at', created, 'resume_count', '0', 'cp_seq', '0', 'msg_epoch', '0')
 end
 redis.call('HSET', KEYS[3], 'agent_type', ARGV[5], 'status', ARGV[6], 'step', ARGV[7],
   'data', ARGV[8], 'output', ARGV[9], 'error', ARGV[10])
 local v = fk_stamp(KEYS[3], ARGV[1], version, now_ms)
+fk_event(evt, v, ARGV[1], 'status', ARGV[6], 'step', ARGV[7])
 fk_touch(ttl)
 return {v, tonumber(created), now_ms}

@@ -7,6 +7,8 @@
 -- ARGV[4] next status
 -- ARGV[5..] expected statuses; none: set unconditionally
 --
+-- Event: "status" with from and status, when set (not on {0, ...}).
+--        Appended to the event log KEYS[8] (lib_fence.lua fk_event).
 -- Reply: {1, version}                          set
 --        {0, current_status, current_version}  the status was not one of the expected
 -- Errors: FENCEKIT_NOT_FOUND state; FENCEKIT_STALE, FENCEKIT_NOT_HOLDER,
@@ -32,9 +34,12 @@ if #ARGV > 4 then
   if not ok then return {0, cur, version} end
 end
 
+redis.call('XLEN', KEYS[8]) -- the event log: WRONGTYPE before any write
+
 -- Every precondition holds; writes start here.
 local _, now_ms = fk_now()
 redis.call('HSET', KEYS[3], 'status', ARGV[4])
 local v = fk_stamp(KEYS[3], ARGV[1], version, now_ms)
+fk_event('status', v, ARGV[1], 'from', cur, 'status', ARGV[4])
 fk_touch(ttl)
 return {1, v}
