@@ -6,10 +6,8 @@ import (
 	"math"
 	"math/rand/v2"
 	"os"
-	"runtime"
 	"strconv"
 	"sync"
-	"sync/atomic"
 	"testing"
 	"time"
 
@@ -75,114 +73,15 @@ func runMemory(b *testing.B, mb memBench) {
 	ctx, cancel := context.WithTimeout(context.Background(), runTimeout)
 	defer cancel()
 
-	n, par := 1, 0
-	if mb.par > 1 {
-		procs := runtime.GOMAXPROCS(0)
-		par = (mb.par + procs - 1) / procs
-		n = par * procs
-		if n != mb.par {
-			b.Logf("GOMAXPROCS=%d: running %d goroutines instead of %d", procs, n, mb.par)
-		}
-	}
+	n, par := goroutines(b, mb.par)
 	workers := make([]stateWorker, n)
 	for i := range workers {
 		workers[i] = mb.open(b, ctx, e, i)
-		if _, ok := workers[i].(preparer); ok && par != 0 {
-			b.Fatalf("op %s: untimed preparation needs a serial run", mb.op)
-		}
 	}
-	hists := make([]hist, n)
-
-	// One untimed operation per worker dials the connections, loads the
-	// scripts and (warm search) fills the client-side cache.
-	for _, w := range workers {
-		if p, ok := w.(preparer); ok {
-			if err := p.prepare(ctx); err != nil {
-				b.Fatalf("warm-up: %v", err)
-			}
-		}
-		if err := w.do(ctx); err != nil {
-			b.Fatalf("warm-up: %v", err)
-		}
-	}
-
-	srv := &stateEnv{s: e.s} // for serverCPU and commandStats
-	cpu0, cpuOK := srv.serverCPU(b)
-	cli0, cliOK := clientCPU()
-	var cmd0 map[string]cmdStat
-	if os.Getenv(cmdstatsEnv) == "1" {
-		cmd0 = srv.commandStats(b)
-	}
-
-	b.ReportAllocs()
-	b.ResetTimer()
-	if par == 0 {
-		w, h := workers[0], &hists[0]
-		p, _ := w.(preparer)
-		for i := 0; i < b.N; i++ {
-			if p != nil {
-				b.StopTimer()
-				if err := p.prepare(ctx); err != nil {
-					b.Fatal(err)
-				}
-				b.StartTimer()
-			}
-			start := time.Now()
-			if err := w.do(ctx); err != nil {
-				b.Fatal(err)
-			}
-			h.record(time.Since(start))
-		}
-	} else {
-		b.SetParallelism(par)
-		var (
-			next   atomic.Int32
-			failed atomic.Bool
-		)
-		b.RunParallel(func(pb *testing.PB) {
-			i := next.Add(1) - 1
-			w, h := workers[i], &hists[i]
-			for pb.Next() {
-				if failed.Load() {
-					return
-				}
-				start := time.Now()
-				if err := w.do(ctx); err != nil {
-					if !failed.Swap(true) {
-						b.Error(err)
-						cancel()
-					}
-					return
-				}
-				h.record(time.Since(start))
-			}
-		})
-	}
-	b.StopTimer()
-	cli1, cliOK1 := clientCPU()
-
-	var all hist
-	for i := range hists {
-		all.merge(&hists[i])
-	}
-	if secs := b.Elapsed().Seconds(); secs > 0 {
-		b.ReportMetric(float64(b.N)/secs, "ops/s")
-	}
-	b.ReportMetric(all.quantile(0.50)/1e3, "p50-µs")
-	b.ReportMetric(all.quantile(0.99)/1e3, "p99-µs")
 	// The cold search's untimed preparation (a new client: dial, HELLO,
 	// CLIENT TRACKING; closing the previous one) costs well under 1% of a
 	// cold search, so both CPU figures are reported for it too.
-	if cpu1, ok := srv.serverCPU(b); ok && cpuOK && b.N > 0 {
-		b.ReportMetric((cpu1-cpu0)*1e6/float64(b.N), "srv-cpu-µs/op")
-	}
-	if cliOK && cliOK1 && b.N > 0 && b.Elapsed() >= 250*time.Millisecond {
-		b.ReportMetric((cli1-cli0)*1e6/float64(b.N), "cli-cpu-µs/op")
-	}
-	if cmd0 != nil {
-		_, prepared := workers[0].(preparer)
-		logCommandStats(b, cmd0, srv.commandStats(b), prepared)
-	}
+	measure(b, ctx, cancel, &stateEnv{s: e.s}, workers, par, true)
 }
 
 // --- environment ---

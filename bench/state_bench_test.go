@@ -101,26 +101,43 @@ func runState(b *testing.B, sb stateBench) {
 	ctx, cancel := context.WithTimeout(context.Background(), runTimeout)
 	defer cancel()
 
-	n, par := 1, 0
-	if sb.par > 1 {
-		procs := runtime.GOMAXPROCS(0)
-		par = (sb.par + procs - 1) / procs
-		n = par * procs
-		if n != sb.par {
-			b.Logf("GOMAXPROCS=%d: running %d goroutines instead of %d", procs, n, sb.par)
-		}
-	}
+	n, par := goroutines(b, sb.par)
 	workers := make([]stateWorker, n)
 	for i := range workers {
 		workers[i] = sb.open(b, ctx, e, i)
-		if _, ok := workers[i].(preparer); ok && par != 0 {
-			b.Fatalf("op %s: untimed preparation needs a serial run", sb.op)
+	}
+	// CPU per op would count untimed preparation too: left out there.
+	measure(b, ctx, cancel, e, workers, par, false)
+}
+
+// goroutines returns how many workers to open for want goroutines and the
+// b.SetParallelism argument (0: a serial run).
+func goroutines(b *testing.B, want int) (n, par int) {
+	if want <= 1 {
+		return 1, 0
+	}
+	procs := runtime.GOMAXPROCS(0)
+	par = (want + procs - 1) / procs
+	n = par * procs
+	if n != want {
+		b.Logf("GOMAXPROCS=%d: running %d goroutines instead of %d", procs, n, want)
+	}
+	return n, par
+}
+
+// measure warms every worker up with one untimed operation (dialling
+// connections, loading scripts, filling caches), then times workers, one
+// goroutine each (par 0: serially, with untimed preparation where a worker
+// has it), and reports ops/s, p50/p99 latency and the CPU per op of the
+// redis-server and of this process. cpuWithPrepare reports the CPU also
+// when a worker's untimed preparation is included in it.
+func measure(b *testing.B, ctx context.Context, cancel context.CancelFunc, srv *stateEnv, workers []stateWorker, par int, cpuWithPrepare bool) {
+	for _, w := range workers {
+		if _, ok := w.(preparer); ok && par != 0 {
+			b.Fatalf("untimed preparation needs a serial run")
 		}
 	}
-	hists := make([]hist, n)
-
-	// One untimed operation per worker dials the connections and loads
-	// the scripts outside the measurement.
+	hists := make([]hist, len(workers))
 	for _, w := range workers {
 		if p, ok := w.(preparer); ok {
 			if err := p.prepare(ctx); err != nil {
@@ -133,11 +150,11 @@ func runState(b *testing.B, sb stateBench) {
 	}
 
 	_, prepared := workers[0].(preparer)
-	cpu0, cpuOK := e.serverCPU(b)
+	cpu0, cpuOK := srv.serverCPU(b)
 	cli0, cliOK := clientCPU()
 	var cmd0 map[string]cmdStat
 	if os.Getenv(cmdstatsEnv) == "1" {
-		cmd0 = e.commandStats(b)
+		cmd0 = srv.commandStats(b)
 	}
 
 	b.ReportAllocs()
@@ -196,17 +213,15 @@ func runState(b *testing.B, sb stateBench) {
 	}
 	b.ReportMetric(all.quantile(0.50)/1e3, "p50-µs")
 	b.ReportMetric(all.quantile(0.99)/1e3, "p99-µs")
-	// CPU per op of the redis-server and of this process (the client and
-	// the harness); with untimed preparation they would count the
-	// preparation too, so they are left out there.
-	if cpu1, ok := e.serverCPU(b); ok && cpuOK && !prepared && b.N > 0 {
+	cpu := !prepared || cpuWithPrepare
+	if cpu1, ok := srv.serverCPU(b); ok && cpuOK && cpu && b.N > 0 {
 		b.ReportMetric((cpu1-cpu0)*1e6/float64(b.N), "srv-cpu-µs/op")
 	}
-	if cliOK && cliOK1 && !prepared && b.N > 0 && b.Elapsed() >= 250*time.Millisecond {
+	if cliOK && cliOK1 && cpu && b.N > 0 && b.Elapsed() >= 250*time.Millisecond {
 		b.ReportMetric((cli1-cli0)*1e6/float64(b.N), "cli-cpu-µs/op")
 	}
 	if cmd0 != nil {
-		logCommandStats(b, cmd0, e.commandStats(b), prepared)
+		logCommandStats(b, cmd0, srv.commandStats(b), prepared)
 	}
 }
 
