@@ -65,7 +65,7 @@ func (e *env) keys(id string) keys.Session { return keys.ForSession(e.prefix, id
 func (e *env) snapshot(t *testing.T, id string) map[string]string {
 	t.Helper()
 	k := e.keys(id)
-	return e.s.Snapshot(t, k.Lock, k.Fence, k.State, k.Msgs, k.Stage, k.Cps, k.Cpd, k.Events, k.Out)
+	return e.s.Snapshot(t, k.All()...)
 }
 
 // create makes session id with a state document and n messages "m0".."m<n-1>".

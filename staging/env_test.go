@@ -68,8 +68,7 @@ func (e *env) keys(id string) keys.Session {
 func (e *env) snapshot(t *testing.T, id string) map[string]string {
 	t.Helper()
 	k := e.keys(id)
-	d := k.Data()
-	return e.s.Snapshot(t, append(d[:], k.Lock, k.Fence)...)
+	return e.s.Snapshot(t, k.All()...)
 }
 
 // create makes session id with document data.

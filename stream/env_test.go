@@ -58,11 +58,11 @@ func acquire(t *testing.T, l *lock.Locker, id string) *lock.Lock {
 
 func (e *env) keys(id string) keys.Session { return keys.ForSession(e.prefix, id) }
 
-// snapshot returns the content of every key of session id's stream and lock.
+// snapshot returns the content of every key of session id, its lock included.
 func (e *env) snapshot(t *testing.T, id string) map[string]string {
 	t.Helper()
 	k := e.keys(id)
-	return e.s.Snapshot(t, k.Lock, k.Fence, k.State, k.Out, stream.MetaKey(e.prefix, id))
+	return e.s.Snapshot(t, k.All()...)
 }
 
 // appendN appends chunks "c<from>".."c<from+n-1>".

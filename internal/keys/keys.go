@@ -138,6 +138,13 @@ func (k *Session) Data() [8]string {
 	return [8]string{k.State, k.Msgs, k.Stage, k.Cps, k.Cpd, k.Events, k.Out, k.OutMeta}
 }
 
+// All returns every key of the session: its lock, its fence and its data
+// keys, for tools and tests that look at a whole session.
+func (k *Session) All() []string {
+	d := k.Data()
+	return append([]string{k.Lock, k.Fence}, d[:]...)
+}
+
 // build writes "<prefix>:{<id>}:<suffix>" for each suffix into out, all
 // slicing one string, which ends with tail; it returns that tail.
 func build(prefix, id string, suffixes []string, out []string, tail []byte) string {

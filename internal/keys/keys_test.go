@@ -137,3 +137,11 @@ func TestForMemory(t *testing.T) {
 		t.Errorf("ScopeIndex = %q", got)
 	}
 }
+
+func TestSessionAll(t *testing.T) {
+	k := ForSession("fk", "s")
+	all := k.All()
+	if len(all) != 10 || all[0] != k.Lock || all[1] != k.Fence || all[len(all)-1] != k.OutMeta {
+		t.Errorf("All() = %q", all)
+	}
+}
