@@ -52,9 +52,9 @@ const (
 
 // Op is one operation of one executor process.
 type Op struct {
-	Process int             `json:"p"`           // executor number; a restarted executor gets a new one
-	Session string          `json:"s"`           // session (and lock) id
-	Kind    string          `json:"op"`          // see the package doc
+	Process int             `json:"p"`  // executor number; a restarted executor gets a new one
+	Session string          `json:"s"`  // session (and lock) id
+	Kind    string          `json:"op"` // see the package doc
 	Token   uint64          `json:"tok,omitempty"`
 	In      string          `json:"in,omitempty"`
 	Out     string          `json:"out,omitempty"`
