@@ -4,4 +4,9 @@ go 1.25.0
 
 replace github.com/fencekit/fencekit => ../
 
-require github.com/anishathalye/porcupine v1.3.1 // indirect
+require (
+	github.com/anishathalye/porcupine v1.3.1 // indirect
+	github.com/fencekit/fencekit v0.0.0-00010101000000-000000000000 // indirect
+	github.com/redis/rueidis v1.0.79 // indirect
+	golang.org/x/sys v0.47.0 // indirect
+)
