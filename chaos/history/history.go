@@ -6,19 +6,45 @@
 // Times are CLOCK_MONOTONIC nanoseconds, which every process on the host
 // shares, so histories of different processes merge on one time line.
 //
-// Op kinds and the fields they use:
+// Op kinds ([KindAcquire] ...) and the fields they use:
 //
 //	acquire     Token = the token granted (ok only)
 //	release     Token
-//	save        Token, In = the value written; Version = the version produced (ok)
-//	load        Token = the accepted token read, Out = the value read, Version
-//	cas         Token, In = "<from>><to>"; Out = the status found, Version (ok)
-//	stage       Token, In = "<step>/<call>"
-//	promote     Token, In = "<step>"; Version (ok)
+//	save        Token, In = the value written; Version = the version produced (ok);
+//	            SessionStatus = the status the save wrote. "The value" is a
+//	            marker of the runner's choosing that only save changes (e.g. one
+//	            member of State.Data that the staged patches never touch).
+//	            A Create is recorded as a save.
+//	load        Token = the accepted token read (State.Fence), Out = the value
+//	            read, Version, SessionStatus = the status read; a load that
+//	            found no session is ok with Version 0
+//	cas         Token, In = "<from>><to>"; Out = the status found, Version (ok:
+//	            the version produced; refused with ErrKind conflict: the
+//	            current version and status the script reported)
+//	stage       Token, In = "<step>/<call>"; Version (ok)
+//	promote     Token, In = "<step>"; Version (ok); Out = "noop" when the
+//	            promote wrote nothing (nothing staged under the step)
 //	append      Token, In = the chunk (unique per run); Out = the stream sequence (ok)
 //	checkpoint  Token, In = "<step>"; Out = the checkpoint id (ok)
-//	final       written once per session after the run by the checker's
-//	            reader: Data holds the session's final state (see package check)
+//	final       written once per session after the run by the runner's
+//	            reader: Data holds a [Final] (see [NewFinal], [Op.Final])
+//	nemesis     one injected fault: In = its name, Out = details, Call = when
+//	            it began, Return = when it was healed; Session and Process unset
+//
+// Every write to a session (anything that bumps its version) must be
+// recorded: the checkers match the final event log against the history, and
+// an event no operation explains is a violation.
+//
+// # Invocations
+//
+// An executor killed with SIGKILL never writes the completion of the
+// operation it was in. To keep such operations in the history, an executor
+// may write an invocation record (Status [Invoke], same Process and Seq,
+// Kind, Session, Token, In, Call) before each call; [Complete] drops the
+// invocations whose completion was written and turns the others into
+// Unknown operations (ErrKind [ErrKilled]) that never returned. Use
+// [Writer], which writes each record with one write(2) and no buffering, so
+// a killed process loses no record it wrote.
 //
 // Status is "ok" (the server acknowledged), "fail" (the operation
 // certainly did not take effect: the server refused it) or "unknown" (a
@@ -38,7 +64,28 @@ const (
 	OK      Status = "ok"
 	Fail    Status = "fail"
 	Unknown Status = "unknown"
+	// Invoke marks an invocation record, written before the call (see
+	// the package doc); [Complete] resolves it.
+	Invoke Status = "invoke"
 )
+
+// Op kinds (Op.Kind).
+const (
+	KindAcquire    = "acquire"
+	KindRelease    = "release"
+	KindSave       = "save"
+	KindLoad       = "load"
+	KindCAS        = "cas"
+	KindStage      = "stage"
+	KindPromote    = "promote"
+	KindAppend     = "append"
+	KindCheckpoint = "checkpoint"
+	KindFinal      = "final"
+	KindNemesis    = "nemesis"
+)
+
+// OutNoop is the Out of a promote that wrote nothing.
+const OutNoop = "noop"
 
 // Error kinds (Op.ErrKind).
 const (
@@ -48,6 +95,7 @@ const (
 	ErrTimeout   = "timeout"    // context deadline, i/o timeout (Status Unknown)
 	ErrConn      = "conn"       // connection refused/reset (Unknown unless surely unsent)
 	ErrOther     = "other"
+	ErrKilled    = "killed" // an invocation whose completion was never written (Status Unknown)
 )
 
 // Op is one operation of one executor process.
@@ -65,4 +113,10 @@ type Op struct {
 	Call    int64           `json:"call"` // CLOCK_MONOTONIC ns when the call began
 	Return  int64           `json:"ret"`  // CLOCK_MONOTONIC ns when it returned (or was given up)
 	Data    json.RawMessage `json:"data,omitempty"`
+
+	// Seq numbers the operations of one Process (from 1); it pairs an
+	// invocation record with its completion.
+	Seq int64 `json:"n,omitempty"`
+	// SessionStatus is the session status a save wrote or a load read.
+	SessionStatus string `json:"ss,omitempty"`
 }
