@@ -1,0 +1,70 @@
+// Command fencekit inspects and operates the locks and sessions that
+// fencekit keeps in Redis, and checks whether a Redis deployment is
+// configured so that fenced locks can be trusted.
+//
+// Install it with
+//
+//	go install github.com/fencekit/fencekit/cmd/fencekit@latest
+//
+// or run it from a checkout with "go run ./cmd/fencekit".
+//
+// # Commands
+//
+//	fencekit locks [--watch] [--interval 500ms]
+//	fencekit lock NAME [--watch] [--interval 500ms]
+//	fencekit session ID
+//	fencekit checkpoints ID [--limit 20] [--cursor C]
+//	fencekit checkpoint ID CPID
+//	fencekit force-release NAME --reason TEXT [--by WHO]
+//	fencekit doctor [--strict]
+//
+// locks lists the held locks under the prefix (SCAN MATCH
+// "<prefix>:{*}:lock", on every node of a cluster) with owner, token,
+// acquisition time (server clock) and remaining TTL; lock shows one lock
+// with its fence (the highest token issued) and the length of its wait
+// queue. With --watch both keep polling and print one line per change of
+// holder, token, fence or waiters (the TTL running down is not a change)
+// until interrupted.
+//
+// session shows a session's status, version, accepted token (the token of
+// the last accepted write), resume count, step, message count, staged
+// changes, latest checkpoint and lock. checkpoints pages through a
+// session's checkpoints, newest first, and prints the cursor of the next
+// page; checkpoint prints one checkpoint, documents included, as JSON.
+//
+// force-release takes a lock away from whoever holds it (lock.ForceRelease):
+// a new token is minted and written to the fence, so the old holder's
+// writes are refused as stale; the lock goes to the longest waiter or is
+// left free. It needs --reason; who (--by, default $USER@hostname) and why
+// are logged to stderr and to the session's event log.
+//
+// doctor reports, one line each with ok, warn, fail or unknown: server
+// version and mode, persistence, maxmemory-policy, replicas and
+// min-replicas-to-write, client-side caching, the vector search backend
+// the memory package would use, the clock offset between this machine and
+// the server, and the round-trip latency. A check whose command the server
+// lacks or the ACL denies reports unknown instead of failing.
+//
+// # Connection and output
+//
+// --url takes any URL rueidis.ParseURL accepts (redis://, rediss:// for
+// TLS, user:password@ for ACL users, ?addr= for more cluster nodes,
+// ?master_set= for Sentinel); it defaults to $REDIS_URL, then
+// redis://127.0.0.1:6379. --prefix (default "fencekit") must match the
+// lockers' and stores' Prefix. Passwords are never printed: URLs appear
+// with the password replaced by "xxxxx", and so does any error text that
+// contains it. Tokens are printed; they are not secrets.
+//
+// Output is text by default; --json prints documents described by the JSON
+// schemas in cmd/fencekit/schema (tokens as decimal strings, times in RFC
+// 3339 UTC, durations in milliseconds). --watch --json prints the first
+// reading, then one JSON object per line for each change.
+//
+// # Exit codes
+//
+//	0  success; doctor: no failing check (warnings too, unless --strict)
+//	1  the command failed, or doctor found a failing check (with --strict: or a warning)
+//	2  usage error: unknown command or flag, missing argument, invalid name, URL, prefix or cursor
+//	3  cannot connect to Redis (refused, timed out, or authentication failed)
+//	4  not found: the lock, session or checkpoint does not exist
+package main

@@ -1,0 +1,501 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"slices"
+	"strconv"
+	"strings"
+	"text/tabwriter"
+	"time"
+
+	"github.com/redis/rueidis"
+
+	"github.com/fencekit/fencekit/memory"
+)
+
+var doctorCmd = &command{
+	name:    "doctor",
+	summary: "check the server: safety and speed",
+	flags: func(fs *flag.FlagSet, a *app) {
+		fs.BoolVar(&a.strict, "strict", false, "exit 1 on warnings too")
+	},
+	noConn: true,
+	run:    runDoctor,
+}
+
+// Check statuses.
+const (
+	statusOK      = "ok"
+	statusWarn    = "warn"
+	statusFail    = "fail"
+	statusUnknown = "unknown" // the server did not tell (command missing or denied)
+)
+
+// Thresholds of the timing checks.
+const (
+	clockWarn   = 500 * time.Millisecond
+	latencyWarn = 10 * time.Millisecond
+	samples     = 5
+)
+
+// checkResult is one line of the doctor's report (schema/doctor.schema.json).
+type checkResult struct {
+	Name   string `json:"name"`
+	Status string `json:"status"`
+	// Detail is one line for humans.
+	Detail string `json:"detail"`
+	// Facts are the raw values the check looked at, for scripts.
+	Facts map[string]string `json:"facts"`
+}
+
+// doctorJSON is the output of doctor --json (schema/doctor.schema.json).
+type doctorJSON struct {
+	URL     string         `json:"url"`
+	Prefix  string         `json:"prefix"`
+	Result  string         `json:"result"` // worst status: ok, warn or fail (unknown counts as ok)
+	Summary map[string]int `json:"summary"`
+	Checks  []checkResult  `json:"checks"`
+}
+
+// doctor holds what the checks share: the client and what the server said.
+type doctor struct {
+	a                                    *app
+	c                                    rueidis.Client
+	server                               map[string]string // INFO server, nil when unavailable
+	repl                                 map[string]string // INFO replication
+	pers                                 map[string]string // INFO persistence
+	config                               map[string]string // CONFIG GET ..., nil when denied
+	infoErr, replErr, persErr, configErr error
+}
+
+func runDoctor(ctx context.Context, a *app, _ []string) error {
+	c, err := newClient(ctx, a.opt, a.timeout)
+	if err != nil {
+		r := checkResult{Name: "connect", Status: statusFail, Detail: "cannot connect: " + err.Error(), Facts: map[string]string{}}
+		a.report([]checkResult{r})
+		return &codeError{exitConnect, fmt.Errorf("cannot connect to %s: %w", a.redacted, err)}
+	}
+	a.client = c
+	d := &doctor{a: a, c: c}
+	d.gather(ctx)
+	checks := []checkResult{
+		d.checkServer(),
+		d.checkPersistence(),
+		d.checkEviction(),
+		d.checkReplication(),
+		d.checkCaching(ctx),
+		d.checkVector(),
+	}
+	checks = append(checks, d.checkClock(ctx)...)
+	worst := a.report(checks)
+	switch {
+	case worst == statusFail:
+		return &codeError{exitFailed, errQuiet}
+	case worst == statusWarn && a.strict:
+		return &codeError{exitFailed, errQuiet}
+	}
+	return nil
+}
+
+// report prints the checks and returns the worst status.
+func (a *app) report(checks []checkResult) string {
+	summary := map[string]int{statusOK: 0, statusWarn: 0, statusFail: 0, statusUnknown: 0}
+	worst := statusOK
+	for _, c := range checks {
+		summary[c.Status]++
+		switch {
+		case c.Status == statusFail:
+			worst = statusFail
+		case c.Status == statusWarn && worst != statusFail:
+			worst = statusWarn
+		}
+	}
+	if a.json {
+		for i := range checks {
+			for k, v := range checks[i].Facts {
+				checks[i].Facts[k] = a.redact(v)
+			}
+			checks[i].Detail = a.redact(checks[i].Detail)
+		}
+		_ = a.writeJSON(doctorJSON{URL: a.redacted, Prefix: a.prefix, Result: worst, Summary: summary, Checks: checks})
+		return worst
+	}
+	fmt.Fprintf(a.stdout, "fencekit doctor: %s (prefix %q)\n\n", a.redacted, a.prefix)
+	tw := tabwriter.NewWriter(a.stdout, 0, 0, 2, ' ', 0)
+	for _, c := range checks {
+		fmt.Fprintf(tw, "  %s\t%s\t%s\n", c.Status, c.Name, a.redact(c.Detail))
+	}
+	tw.Flush()
+	fmt.Fprintf(a.stdout, "\n%d ok, %d warning(s), %d failure(s), %d unknown\n",
+		summary[statusOK], summary[statusWarn], summary[statusFail], summary[statusUnknown])
+	return worst
+}
+
+// configParams are read with one CONFIG GET.
+var configParams = []string{"maxmemory-policy", "maxmemory", "save", "appendonly", "appendfsync", "min-replicas-to-write", "min-replicas-max-lag"}
+
+func (d *doctor) gather(ctx context.Context) {
+	ctx, cancel := d.a.reqCtx(ctx)
+	defer cancel()
+	d.server, d.infoErr = d.info(ctx, "server")
+	d.repl, d.replErr = d.info(ctx, "replication")
+	d.pers, d.persErr = d.info(ctx, "persistence")
+	args := append([]string{"GET"}, configParams...)
+	m, err := d.c.Do(ctx, d.c.B().Arbitrary("CONFIG").Args(args...).Build()).AsStrMap()
+	if err == nil {
+		d.config = m
+	}
+	d.configErr = err
+}
+
+func (d *doctor) info(ctx context.Context, section string) (map[string]string, error) {
+	s, err := d.c.Do(ctx, d.c.B().Info().Section(section).Build()).ToString()
+	if err != nil {
+		return nil, err
+	}
+	m := map[string]string{}
+	for _, line := range strings.Split(s, "\n") {
+		line = strings.TrimSpace(line)
+		if line == "" || line[0] == '#' {
+			continue
+		}
+		if k, v, ok := strings.Cut(line, ":"); ok {
+			m[k] = v
+		}
+	}
+	if len(m) == 0 {
+		return nil, fmt.Errorf("INFO %s: empty", section)
+	}
+	return m, nil
+}
+
+// why explains an unavailable command in a few words.
+func why(err error) string {
+	if err == nil {
+		return "no answer"
+	}
+	msg, _, _ := strings.Cut(err.Error(), "\n")
+	lower := strings.ToLower(msg)
+	switch {
+	case strings.Contains(msg, "NOPERM"):
+		return "denied by the ACL"
+	case strings.Contains(lower, "unknown command"), strings.Contains(lower, "unknown subcommand"):
+		return "command not supported by this server"
+	}
+	if len(msg) > 80 {
+		msg = msg[:80] + "..."
+	}
+	return msg
+}
+
+func facts(kv ...string) map[string]string {
+	m := map[string]string{}
+	for i := 0; i+1 < len(kv); i += 2 {
+		if kv[i+1] != "" {
+			m[kv[i]] = kv[i+1]
+		}
+	}
+	return m
+}
+
+func (d *doctor) checkServer() checkResult {
+	r := checkResult{Name: "server", Facts: map[string]string{}}
+	mode := "unknown mode"
+	if d.a.opt.Sentinel.MasterSet != "" {
+		mode = "sentinel-managed (master set " + d.a.opt.Sentinel.MasterSet + ")"
+	}
+	if d.server == nil {
+		r.Status = statusUnknown
+		r.Detail = "INFO server: " + why(d.infoErr) + "; client mode " + string(d.c.Mode())
+		r.Facts["client_mode"] = string(d.c.Mode())
+		return r
+	}
+	flavor, version := "Redis", d.server["redis_version"]
+	if v := d.server["valkey_version"]; v != "" || d.server["server_name"] == "valkey" {
+		flavor = "Valkey"
+		if v != "" {
+			version = v
+		}
+	}
+	if d.a.opt.Sentinel.MasterSet == "" {
+		mode = d.server["redis_mode"]
+	}
+	r.Facts = facts("flavor", strings.ToLower(flavor), "version", version, "redis_mode", d.server["redis_mode"],
+		"client_mode", string(d.c.Mode()), "role", d.repl["role"])
+	r.Detail = fmt.Sprintf("%s %s, %s", flavor, version, mode)
+	major, _ := parseVersion(version)
+	switch {
+	case major == 0:
+		r.Status = statusUnknown
+		r.Detail += " (version not understood)"
+	case flavor == "Redis" && major < 7:
+		r.Status = statusFail
+		r.Detail += ": fencekit needs Redis 7.0 or later (EVALSHA_RO, SPUBLISH, ZADD GT)"
+	default:
+		r.Status = statusOK
+	}
+	return r
+}
+
+func parseVersion(v string) (major, minor int) {
+	parts := strings.SplitN(v, ".", 3)
+	if len(parts) < 2 {
+		return 0, 0
+	}
+	major, _ = strconv.Atoi(parts[0])
+	minor, _ = strconv.Atoi(parts[1])
+	return major, minor
+}
+
+func (d *doctor) checkPersistence() checkResult {
+	r := checkResult{Name: "persistence", Facts: map[string]string{}}
+	aof := ""
+	if d.pers != nil {
+		aof = d.pers["aof_enabled"]
+	}
+	if aof == "" && d.config != nil {
+		if d.config["appendonly"] == "yes" {
+			aof = "1"
+		} else {
+			aof = "0"
+		}
+	}
+	save, haveSave := "", false
+	if d.config != nil {
+		save, haveSave = d.config["save"], true
+	}
+	r.Facts = facts("aof_enabled", aof, "appendfsync", d.config["appendfsync"])
+	if haveSave {
+		r.Facts["save"] = save
+	}
+	switch {
+	case aof == "1":
+		r.Status = statusOK
+		r.Detail = "AOF on"
+		if f := d.config["appendfsync"]; f != "" {
+			r.Detail += " (appendfsync " + f + ")"
+		}
+		r.Detail += ": leases and fence counters survive a restart"
+	case aof == "0" && haveSave && strings.TrimSpace(save) != "":
+		r.Status = statusOK
+		r.Detail = fmt.Sprintf("RDB snapshots only (save %q): a restart loses what changed since the last snapshot; tokens stay monotonic (time-seeded) if the server clock holds", save)
+	case aof == "0" && haveSave:
+		r.Status = statusWarn
+		r.Detail = "AOF and RDB snapshots are off: leases and fence counters vanish on restart; fencekit's time-seeded tokens still grow if the server clock does not step back"
+	case aof == "":
+		r.Status = statusUnknown
+		r.Detail = "INFO persistence: " + why(d.persErr) + "; CONFIG GET: " + why(d.configErr)
+	default:
+		r.Status = statusUnknown
+		r.Detail = "AOF off; RDB save schedule unknown (CONFIG GET save: " + why(d.configErr) + ")"
+	}
+	return r
+}
+
+func (d *doctor) checkEviction() checkResult {
+	r := checkResult{Name: "maxmemory-policy", Facts: map[string]string{}}
+	if d.config == nil || d.config["maxmemory-policy"] == "" {
+		r.Status = statusUnknown
+		r.Detail = "CONFIG GET maxmemory-policy: " + why(d.configErr) + "; an allkeys-* policy would let Redis evict lock and fence keys"
+		return r
+	}
+	p, maxmem := d.config["maxmemory-policy"], d.config["maxmemory"]
+	r.Facts = facts("maxmemory_policy", p, "maxmemory", maxmem)
+	limit := "no maxmemory limit"
+	if maxmem != "" && maxmem != "0" {
+		limit = "maxmemory " + maxmem + " bytes"
+	}
+	switch {
+	case p == "noeviction":
+		r.Status = statusOK
+		r.Detail = "noeviction: Redis refuses writes when full instead of evicting lock or fence keys"
+	case strings.HasPrefix(p, "allkeys-"):
+		r.Status = statusWarn
+		r.Detail = fmt.Sprintf("%s (%s): DANGER, under memory pressure Redis may EVICT LOCK AND FENCE KEYS, handing a held lock to a second executor; use noeviction (or volatile-*)", p, limit)
+	case strings.HasPrefix(p, "volatile-"):
+		r.Status = statusWarn
+		r.Detail = fmt.Sprintf("%s (%s): locks, fences and sessions carry TTLs, so they can be evicted under memory pressure; noeviction is safer", p, limit)
+	default:
+		r.Status = statusUnknown
+		r.Detail = "policy " + p + " not known to fencekit"
+	}
+	return r
+}
+
+func (d *doctor) checkReplication() checkResult {
+	r := checkResult{Name: "replication", Facts: map[string]string{}}
+	if d.repl == nil {
+		r.Status = statusUnknown
+		r.Detail = "INFO replication: " + why(d.replErr)
+		return r
+	}
+	role := d.repl["role"]
+	n, _ := strconv.Atoi(d.repl["connected_slaves"])
+	minw, haveMin := -1, false
+	if d.config != nil && d.config["min-replicas-to-write"] != "" {
+		minw, _ = strconv.Atoi(d.config["min-replicas-to-write"])
+		haveMin = true
+	}
+	r.Facts = facts("role", role, "connected_replicas", strconv.Itoa(n))
+	if haveMin {
+		r.Facts["min_replicas_to_write"] = strconv.Itoa(minw)
+	}
+	switch {
+	case role != "master":
+		r.Status = statusFail
+		r.Detail = "connected to a " + role + ": fencekit's scripts write and will be refused (READONLY); connect to the primary"
+	case haveMin && minw > n:
+		r.Status = statusFail
+		r.Detail = fmt.Sprintf("min-replicas-to-write %d but %d replica(s) connected: the server refuses writes (NOREPLICAS)", minw, n)
+	case n == 0:
+		r.Status = statusOK
+		r.Detail = "no replicas: nothing to fail over to (and nothing that could lose a grant in a failover)"
+	case haveMin && minw > 0:
+		r.Status = statusOK
+		r.Detail = fmt.Sprintf("%d replica(s), min-replicas-to-write %d", n, minw)
+	case haveMin:
+		r.Status = statusWarn
+		r.Detail = fmt.Sprintf("%d replica(s), min-replicas-to-write 0: a failover can lose the latest grants; set lock Options.MinReplicas (WAIT) for grants that must survive one", n)
+	default:
+		r.Status = statusUnknown
+		r.Detail = fmt.Sprintf("%d replica(s); min-replicas-to-write unknown (CONFIG GET: %s)", n, why(d.configErr))
+	}
+	return r
+}
+
+// checkCaching opens a second connection the way rueidis does with
+// client-side caching on (HELLO 3, CLIENT TRACKING ON OPTIN).
+func (d *doctor) checkCaching(ctx context.Context) checkResult {
+	r := checkResult{Name: "client-side-caching", Facts: map[string]string{}}
+	opt := d.a.opt
+	opt.DisableCache, opt.AlwaysRESP2 = false, false
+	c, err := newClient(ctx, opt, d.a.timeout)
+	if err == nil {
+		c.Close()
+		r.Status = statusOK
+		r.Facts["available"] = "true"
+		r.Detail = "RESP3 and CLIENT TRACKING work: memory's scan backend serves vectors from the client cache"
+		return r
+	}
+	msg := err.Error()
+	if strings.Contains(msg, "NOPERM") {
+		r.Status = statusUnknown
+		r.Detail = "CLIENT TRACKING denied by the ACL (+client|tracking); locks do not need it"
+		return r
+	}
+	r.Status = statusWarn
+	r.Facts["available"] = "false"
+	r.Detail = "CLIENT TRACKING not available (" + why(err) + "): memory's scan backend re-reads vectors on every search; locks do not need it"
+	return r
+}
+
+func (d *doctor) checkVector() checkResult {
+	r := checkResult{Name: "vector-search", Facts: map[string]string{}}
+	s, err := memory.New(d.c, memory.Options{Prefix: d.a.prefix, Dim: 1})
+	if err != nil {
+		r.Status = statusUnknown
+		r.Detail = "probe failed: " + why(errors.Unwrap(err))
+		return r
+	}
+	f := s.Features()
+	r.Facts = facts("backend", s.Backend().String(), "ft", strconv.FormatBool(f.FT), "vset", strconv.FormatBool(f.VSet))
+	r.Status = statusOK
+	switch s.Backend() {
+	case memory.BackendFT:
+		r.Detail = "FT.SEARCH available: memory uses KNN queries on an FT index"
+	case memory.BackendVSet:
+		r.Detail = "vector sets (VADD/VSIM) available: memory searches them"
+		if f.FT {
+			r.Detail += " (FT.* also answers, but not cluster-wide)"
+		}
+	default:
+		r.Detail = "no FT.SEARCH and no vector sets: exact scan fallback (memory scores every record of the scope in Go)"
+	}
+	return r
+}
+
+// checkClock measures the server's clock against ours with TIME, taking the
+// sample of the shortest round trip and assuming the server read its clock
+// halfway (RTT/2 correction), and reports the round-trip latency.
+func (d *doctor) checkClock(ctx context.Context) []checkResult {
+	clock := checkResult{Name: "clock", Facts: map[string]string{}}
+	lat := checkResult{Name: "latency", Facts: map[string]string{}}
+	var rtts []time.Duration
+	var offset time.Duration
+	var lastErr error
+	for range samples {
+		rctx, cancel := d.a.reqCtx(ctx)
+		t0 := time.Now()
+		arr, err := d.c.Do(rctx, d.c.B().Time().Build()).AsStrSlice()
+		t1 := time.Now()
+		cancel()
+		if err != nil || len(arr) != 2 {
+			if err == nil {
+				err = fmt.Errorf("TIME returned %d elements", len(arr))
+			}
+			lastErr = err
+			continue
+		}
+		sec, err1 := strconv.ParseInt(arr[0], 10, 64)
+		usec, err2 := strconv.ParseInt(arr[1], 10, 64)
+		if err1 != nil || err2 != nil {
+			lastErr = fmt.Errorf("TIME returned %q", arr)
+			continue
+		}
+		rtt := t1.Sub(t0)
+		server := time.Unix(sec, usec*1000)
+		off := server.Sub(t0.Add(rtt / 2))
+		if len(rtts) == 0 || rtt < slices.Min(rtts) {
+			offset = off
+		}
+		rtts = append(rtts, rtt)
+	}
+	if len(rtts) == 0 {
+		clock.Status, clock.Detail = statusUnknown, "TIME: "+why(lastErr)
+		lat.Status, lat.Detail = statusUnknown, "TIME: "+why(lastErr)
+		return []checkResult{clock, lat}
+	}
+	slices.Sort(rtts)
+	minRTT, med := rtts[0], rtts[len(rtts)/2]
+	abs := offset
+	if abs < 0 {
+		abs = -abs
+	}
+	clock.Facts = facts("offset_us", strconv.FormatInt(offset.Microseconds(), 10), "uncertainty_us", strconv.FormatInt((minRTT/2).Microseconds(), 10))
+	clock.Detail = fmt.Sprintf("server clock is %s %s ours (±%s)", fmtDur(abs), aheadBehind(offset), fmtDur(minRTT/2))
+	if abs > clockWarn {
+		clock.Status = statusWarn
+		clock.Detail += fmt.Sprintf(": above %s; acquired-at and checkpoint times (server clock) will look off, and a server clock stepping back weakens time-seeded tokens", clockWarn)
+	} else {
+		clock.Status = statusOK
+	}
+	lat.Facts = facts("min_us", strconv.FormatInt(minRTT.Microseconds(), 10), "median_us", strconv.FormatInt(med.Microseconds(), 10), "samples", strconv.Itoa(len(rtts)))
+	lat.Detail = fmt.Sprintf("round trip min %s, median %s over %d TIME calls", fmtDur(minRTT), fmtDur(med), len(rtts))
+	if med > latencyWarn {
+		lat.Status = statusWarn
+		lat.Detail += fmt.Sprintf(": above %s; every acquire, refresh, release and fenced write costs at least one round trip", latencyWarn)
+	} else {
+		lat.Status = statusOK
+	}
+	return []checkResult{clock, lat}
+}
+
+func aheadBehind(d time.Duration) string {
+	if d < 0 {
+		return "behind"
+	}
+	return "ahead of"
+}
+
+func fmtDur(d time.Duration) string {
+	switch {
+	case d >= time.Second:
+		return d.Round(time.Millisecond).String()
+	case d >= time.Millisecond:
+		return d.Round(10 * time.Microsecond).String()
+	}
+	return d.Round(time.Microsecond).String()
+}
