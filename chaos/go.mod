@@ -6,6 +6,7 @@ replace github.com/fencekit/fencekit => ../
 
 require (
 	github.com/anishathalye/porcupine v1.3.1 // indirect
+	github.com/evanphx/json-patch/v5 v5.9.11 // indirect
 	github.com/fencekit/fencekit v0.0.0-00010101000000-000000000000 // indirect
 	github.com/redis/rueidis v1.0.79 // indirect
 	golang.org/x/sys v0.47.0 // indirect

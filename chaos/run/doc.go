@@ -1,0 +1,22 @@
+// Package run is the runner side of fencekit's fault suite: it starts Redis
+// topologies (standalone behind a fault proxy, Sentinel, Cluster) on free
+// loopback ports, runs executor subprocesses that drive the fencekit
+// packages and record every call as a [history.Op], injects faults on a
+// seeded schedule (the nemesis), merges the histories and hands them to the
+// checkers.
+//
+// The pieces:
+//
+//   - [Topology] and its three implementations start and stop servers by
+//     PID and inject the server-side faults (restart without persistence,
+//     Sentinel failover, Cluster failover);
+//   - [Proxy] is a TCP proxy that adds latency, blackholes, resets
+//     connections or drops replies after forwarding a request;
+//   - [RunExecutor] is the body of an executor subprocess (see
+//     [MaybeExecutor]);
+//   - [Run] runs one topology in one mode and returns a [Result].
+//
+// Every process the package starts is started with Pdeathsig, so it dies
+// with the orchestrator even when that is killed; Run also stops all of
+// them by PID on every return path.
+package run

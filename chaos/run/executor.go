@@ -1,0 +1,336 @@
+package run
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"math/rand/v2"
+	"os"
+	"os/signal"
+	"strconv"
+	"sync"
+	"sync/atomic"
+	"syscall"
+	"time"
+
+	"github.com/redis/rueidis"
+
+	"github.com/fencekit/fencekit/chaos/history"
+	"github.com/fencekit/fencekit/checkpoint"
+	"github.com/fencekit/fencekit/lock"
+	"github.com/fencekit/fencekit/scripts/lua"
+	"github.com/fencekit/fencekit/staging"
+	"github.com/fencekit/fencekit/statestore"
+	"github.com/fencekit/fencekit/stream"
+)
+
+// executorEnv holds the JSON ExecConfig of an executor subprocess.
+const executorEnv = "FENCEKIT_CHAOS_EXECUTOR"
+
+// Executor roles.
+const (
+	RoleSessions = "sessions" // the session workload
+	RoleIncr     = "incr"     // plain INCR counters (the Sentinel baseline)
+)
+
+// Mutants: deliberately broken behaviour, only ever enabled in an executor
+// subprocess (see ExecConfig.Mutant).
+const (
+	MutantNoFence     = "nofence"      // state_save.lua without its fence check
+	MutantIncrToken   = "incr-token"   // acquire mints fence+1, not max(fence+1, TIME)
+	MutantNoWait      = "nowait"       // durable mode without WAIT, still counted as acknowledged
+	MutantRetryAppend = "retry-append" // stream_append.lua (not idempotent) marked retryable
+)
+
+// ExecConfig configures one executor subprocess.
+type ExecConfig struct {
+	Role        string        `json:"role"`
+	Process     int           `json:"process"`
+	Spec        ClientSpec    `json:"spec"`
+	Prefix      string        `json:"prefix"`
+	Sessions    []string      `json:"sessions"`
+	Workers     int           `json:"workers"`
+	TTL         time.Duration `json:"ttl"`
+	AutoRefresh bool          `json:"auto_refresh"`
+	MinReplicas int           `json:"min_replicas"` // durable mode: every replica
+	OpTimeout   time.Duration `json:"op_timeout"`
+	Out         string        `json:"out"`
+	Seed        uint64        `json:"seed"`
+	Mutant      string        `json:"mutant,omitempty"`
+}
+
+// MaybeExecutor runs the executor described by the environment and exits,
+// when the process was started as one by [Run]; otherwise it returns at
+// once. Call it first in main (and in TestMain of tests that call Run).
+func MaybeExecutor() {
+	v := os.Getenv(executorEnv)
+	if v == "" {
+		return
+	}
+	var cfg ExecConfig
+	if err := json.Unmarshal([]byte(v), &cfg); err != nil {
+		fmt.Fprintln(os.Stderr, "executor: bad config:", err)
+		os.Exit(2)
+	}
+	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGTERM, syscall.SIGINT)
+	defer stop()
+	if err := RunExecutor(ctx, cfg); err != nil {
+		fmt.Fprintf(os.Stderr, "executor %d: %v\n", cfg.Process, err)
+		os.Exit(1)
+	}
+	os.Exit(0)
+}
+
+// applyMutant swaps a script for a broken copy. Only executor subprocesses
+// call it.
+func applyMutant(m string) error {
+	var err error
+	switch m {
+	case "", MutantNoWait:
+	case MutantNoFence:
+		lua.StateSave, err = lua.Mutant(lua.StateSave,
+			"local tok, e1 = fk_check(KEYS[1], KEYS[2], KEYS[3], ARGV[1], ARGV[2])",
+			"local tok, e1 = fk_num(ARGV[1]), nil", false)
+	case MutantIncrToken:
+		lua.Acquire, err = lua.Mutant(lua.Acquire,
+			"local tok = fk_mint(fence_val, now_us)",
+			"local tok = fk_mint(fence_val, 0)", true)
+	case MutantRetryAppend:
+		lua.StreamAppend, err = lua.Mutant(lua.StreamAppend, "Retryable: no", "Retryable: yes (mutant)", true)
+	default:
+		err = fmt.Errorf("unknown mutant %q", m)
+	}
+	return err
+}
+
+// RunExecutor runs the workload of cfg until ctx ends.
+func RunExecutor(ctx context.Context, cfg ExecConfig) error {
+	if err := applyMutant(cfg.Mutant); err != nil {
+		return err
+	}
+	rec, err := newRecorder(cfg.Out)
+	if err != nil {
+		return err
+	}
+	defer rec.close()
+	var client rueidis.Client
+	for {
+		client, err = rueidis.NewClient(cfg.Spec.Option())
+		if err == nil {
+			break
+		}
+		select {
+		case <-ctx.Done():
+			return nil
+		case <-time.After(200 * time.Millisecond):
+		}
+	}
+	defer client.Close()
+	if cfg.Role == RoleIncr {
+		return runIncr(ctx, cfg, client, rec)
+	}
+	minRep := cfg.MinReplicas
+	if cfg.Mutant == MutantNoWait {
+		minRep = 0
+	}
+	locker, err := lock.New(client, lock.Options{
+		Prefix:         cfg.Prefix,
+		TTL:            cfg.TTL,
+		Owner:          "p" + strconv.Itoa(cfg.Process),
+		AutoRefresh:    cfg.AutoRefresh,
+		RetryInterval:  50 * time.Millisecond,
+		MinReplicas:    minRep,
+		ReplicaTimeout: cfg.OpTimeout / 2,
+	})
+	if err != nil {
+		return err
+	}
+	defer locker.Close()
+	var sc rueidis.Client = client
+	if minRep > 0 {
+		sc = &waitClient{Client: client, n: int64(minRep), timeout: cfg.OpTimeout / 2}
+	}
+	store, err := statestore.New(sc, statestore.Options{Prefix: cfg.Prefix, TTL: time.Hour})
+	if err != nil {
+		return err
+	}
+	e := &executor{cfg: cfg, rec: rec, locker: locker, store: store,
+		stager: staging.New(store), streams: stream.New(store), cps: checkpoint.New(store)}
+	var wg sync.WaitGroup
+	for w := range cfg.Workers {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			rng := rand.New(rand.NewPCG(cfg.Seed, uint64(cfg.Process)<<16|uint64(w)))
+			for ctx.Err() == nil {
+				e.round(ctx, rng)
+			}
+		}()
+	}
+	wg.Wait()
+	return nil
+}
+
+type executor struct {
+	cfg     ExecConfig
+	rec     *recorder
+	locker  *lock.Locker
+	store   *statestore.Store
+	stager  *staging.Stager
+	streams *stream.Streams
+	cps     *checkpoint.Store
+	n       atomic.Int64
+}
+
+func (e *executor) uniq() string {
+	return "p" + strconv.Itoa(e.cfg.Process) + "-" + strconv.FormatInt(e.n.Add(1), 10)
+}
+
+// call runs fn as op with its own timeout (never the lease's context: a
+// holder that missed the end of its lease must still reach the server, so
+// that the server's fence check is what stops it).
+func (e *executor) call(ctx context.Context, op *history.Op, fn func(ctx context.Context) error) error {
+	e.rec.begin(op)
+	octx, cancel := context.WithTimeout(context.WithoutCancel(ctx), e.cfg.OpTimeout)
+	err := fn(octx)
+	cancel()
+	e.rec.end(op, err)
+	return err
+}
+
+// round is one session round: acquire, save, stage, promote, stream append,
+// checkpoint, status CAS, load, release. After acquire every step runs even
+// when an earlier one was refused: a stale holder keeps trying to write,
+// which is what the checkers must see refused.
+func (e *executor) round(ctx context.Context, rng *rand.Rand) {
+	s := e.cfg.Sessions[rng.IntN(len(e.cfg.Sessions))]
+	p := e.cfg.Process
+	var lk *lock.Lock
+	acq := history.Op{Process: p, Session: s, Kind: "acquire"}
+	e.rec.begin(&acq)
+	actx, cancel := context.WithTimeout(ctx, 4*e.cfg.TTL+e.cfg.OpTimeout)
+	lk, err := e.locker.Acquire(actx, s)
+	cancel()
+	if err == nil {
+		acq.Token = uint64(lk.Token())
+	}
+	if err != nil && ctx.Err() != nil {
+		// Shutting down: the wait was cut short by us, not by a fault.
+		err = errors.Join(err, context.Canceled)
+	}
+	e.rec.end(&acq, err)
+	if err != nil {
+		if acq.Status != history.Fail {
+			time.Sleep(time.Duration(10+rng.IntN(40)) * time.Millisecond)
+		}
+		return
+	}
+	tok := lk.Token()
+	t := uint64(tok)
+	step := rng.Int64N(1 << 40)
+
+	val := e.uniq()
+	data, _ := json.Marshal(map[string]any{"v": val, "p": 0})
+	op := history.Op{Process: p, Session: s, Kind: "save", Token: t, In: val, SessionStatus: string(statestore.StatusRunning)}
+	_ = e.call(ctx, &op, func(ctx context.Context) error {
+		v, err := e.store.Save(ctx, s, tok, statestore.State{AgentType: "chaos", Status: statestore.StatusRunning, Step: step, Data: data})
+		op.Version = v
+		return err
+	})
+
+	call := "c" + strconv.Itoa(rng.IntN(4))
+	op = history.Op{Process: p, Session: s, Kind: "stage", Token: t, In: fmt.Sprintf("%d/%s", step, call)}
+	_ = e.call(ctx, &op, func(ctx context.Context) error {
+		patch := fmt.Sprintf(`[{"op":"add","path":"/p","value":%d}]`, rng.IntN(1000))
+		v, err := e.stager.Stage(ctx, s, step, tok, staging.Change{ToolCallID: call, Patches: json.RawMessage(patch)})
+		op.Version = v
+		return err
+	})
+
+	op = history.Op{Process: p, Session: s, Kind: "promote", Token: t, In: strconv.FormatInt(step, 10)}
+	_ = e.call(ctx, &op, func(ctx context.Context) error {
+		r, err := e.stager.Promote(ctx, s, step, tok)
+		op.Version = r.Version
+		if err == nil && len(r.Applied) == 0 && len(r.Skipped) == 0 {
+			op.Out = history.OutNoop
+		}
+		return err
+	})
+
+	chunk := e.uniq()
+	op = history.Op{Process: p, Session: s, Kind: "append", Token: t, In: chunk}
+	_ = e.call(ctx, &op, func(ctx context.Context) error {
+		seq, err := e.streams.Append(ctx, s, tok, []byte(chunk))
+		if err == nil {
+			op.Out = seq.String()
+		}
+		return err
+	})
+
+	op = history.Op{Process: p, Session: s, Kind: "checkpoint", Token: t, In: strconv.FormatInt(step, 10)}
+	_ = e.call(ctx, &op, func(ctx context.Context) error {
+		id, err := e.cps.Save(ctx, s, tok, checkpoint.Checkpoint{Step: step, State: data})
+		op.Out = id
+		return err
+	})
+
+	from, to := statestore.StatusRunning, statestore.StatusSuspended
+	if rng.IntN(2) == 0 {
+		from, to = to, from
+	}
+	op = history.Op{Process: p, Session: s, Kind: "cas", Token: t, In: string(from) + ">" + string(to)}
+	_ = e.call(ctx, &op, func(ctx context.Context) error {
+		r, err := e.store.CompareAndSetStatus(ctx, s, tok, []statestore.Status{from}, to)
+		if err != nil {
+			return err
+		}
+		if !r.OK {
+			op.Out, op.Version = string(r.CurrentStatus), r.CurrentVersion
+			return errCASMismatch
+		}
+		op.Out, op.Version = string(from), r.Version
+		return nil
+	})
+
+	op = history.Op{Process: p, Session: s, Kind: "load", Token: t}
+	_ = e.call(ctx, &op, func(ctx context.Context) error {
+		st, err := e.store.Load(ctx, s)
+		if err != nil {
+			if errors.Is(err, statestore.ErrNotFound) {
+				return nil // Out "" and Version 0: no session (lost with a restart)
+			}
+			return err
+		}
+		var d struct {
+			V string `json:"v"`
+		}
+		_ = json.Unmarshal(st.Data, &d)
+		op.Token, op.Out, op.Version, op.SessionStatus = uint64(st.Fence), d.V, st.Version, string(st.Status)
+		return nil
+	})
+
+	op = history.Op{Process: p, Session: s, Kind: "release", Token: t}
+	_ = e.call(ctx, &op, func(ctx context.Context) error {
+		return lk.Release(ctx)
+	})
+}
+
+// runIncr is the plain INCR baseline: INCR a counter every 5ms and record
+// each acknowledged value as an "incr" op with Token = the value.
+func runIncr(ctx context.Context, cfg ExecConfig, c rueidis.Client, rec *recorder) error {
+	key := cfg.Prefix + ":incr"
+	for ctx.Err() == nil {
+		op := history.Op{Process: cfg.Process, Session: "incr", Kind: "incr"}
+		rec.begin(&op)
+		octx, cancel := context.WithTimeout(context.WithoutCancel(ctx), cfg.OpTimeout)
+		v, err := c.Do(octx, c.B().Incr().Key(key).Build()).AsInt64()
+		cancel()
+		if err == nil {
+			op.Token = uint64(v)
+		}
+		rec.end(&op, err)
+		time.Sleep(5 * time.Millisecond)
+	}
+	return nil
+}

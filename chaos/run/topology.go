@@ -1,0 +1,525 @@
+package run
+
+import (
+	"errors"
+	"fmt"
+	"math/rand/v2"
+	"os"
+	"os/exec"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/redis/rueidis"
+)
+
+// ClientSpec says how a process connects to a topology through rueidis.
+type ClientSpec struct {
+	Kind      string   `json:"kind"` // "standalone", "sentinel" or "cluster"
+	Addrs     []string `json:"addrs"`
+	MasterSet string   `json:"master_set,omitempty"`
+}
+
+// Option returns the rueidis options for the spec.
+func (c ClientSpec) Option() rueidis.ClientOption {
+	o := rueidis.ClientOption{
+		InitAddress:           c.Addrs,
+		DisableCache:          true,
+		ConnWriteTimeout:      2 * time.Second,
+		Dialer:                netDialer(),
+		DisableAutoPipelining: false,
+	}
+	switch c.Kind {
+	case "sentinel":
+		o.Sentinel = rueidis.SentinelOption{MasterSet: c.MasterSet}
+	case "standalone":
+		o.ForceSingleClient = true
+	}
+	return o
+}
+
+// Topology is a set of Redis servers on loopback with the server-side
+// faults it supports.
+type Topology interface {
+	// Name is "standalone", "sentinel" or "cluster".
+	Name() string
+	// Spec tells executors how to connect.
+	Spec() ClientSpec
+	// Replicas is the number of replicas every write can reach (WAIT n).
+	Replicas() int
+	// Faults lists the server faults Inject accepts.
+	Faults() []string
+	// Inject injects a fault, waits until the topology is healthy again
+	// and returns the fault's target; start is called at the moment of
+	// injection (the fault's time in the fault log).
+	Inject(kind string, rng *rand.Rand, start func()) (target string, err error)
+	// Healthy waits until every server is back and replication caught up.
+	Healthy() error
+	// Close stops every server by PID and removes the directory.
+	Close()
+}
+
+// Fault kinds injected on servers and on the link.
+const (
+	FaultRestart        = "redis-restart-nopersist"
+	FaultProxyLatency   = "proxy-latency"
+	FaultProxyBlackhole = "proxy-blackhole"
+	FaultProxyReset     = "proxy-reset"
+	FaultSentinelFO     = "sentinel-failover"
+	FaultPrimaryKill    = "primary-kill9"
+	FaultClusterFO      = "cluster-failover"
+	FaultMasterKill     = "master-kill9"
+	FaultExecPause      = "executor-sigstop"
+	FaultExecKill       = "executor-sigkill"
+)
+
+func dataLines(extra ...string) func(int, string) []string {
+	return func(int, string) []string {
+		return append([]string{
+			`save ""`,
+			"appendonly no",
+			"repl-diskless-sync yes",
+			"repl-diskless-sync-delay 0",
+		}, extra...)
+	}
+}
+
+// ---------------------------------------------------------------- standalone
+
+// Standalone is one redis-server without persistence behind a [Proxy].
+type Standalone struct {
+	dir   string
+	srv   *node
+	Proxy *Proxy
+}
+
+// NewStandalone starts the server and the proxy in a new directory under base.
+func NewStandalone(base string) (*Standalone, error) {
+	dir, err := os.MkdirTemp(base, "standalone-")
+	if err != nil {
+		return nil, err
+	}
+	t := &Standalone{dir: dir}
+	if t.srv, err = newNode(dir, false, false, dataLines()); err != nil {
+		t.Close()
+		return nil, err
+	}
+	if t.Proxy, err = NewProxy(t.srv.addr()); err != nil {
+		t.Close()
+		return nil, err
+	}
+	return t, nil
+}
+
+func (t *Standalone) Name() string { return "standalone" }
+func (t *Standalone) Spec() ClientSpec {
+	return ClientSpec{Kind: "standalone", Addrs: []string{t.Proxy.Addr()}}
+}
+func (t *Standalone) Replicas() int { return 0 }
+func (t *Standalone) Faults() []string {
+	return []string{FaultRestart, FaultProxyLatency, FaultProxyBlackhole, FaultProxyReset}
+}
+func (t *Standalone) Healthy() error {
+	t.Proxy.SetMode(ProxyPass, 0)
+	_, err := t.srv.do("PING")
+	return err
+}
+
+func (t *Standalone) Inject(kind string, rng *rand.Rand, start func()) (string, error) {
+	switch kind {
+	case FaultRestart:
+		start()
+		t.srv.kill9()
+		time.Sleep(time.Duration(100+rng.IntN(400)) * time.Millisecond)
+		return t.srv.addr(), t.srv.start()
+	case FaultProxyLatency:
+		d := time.Duration(20+rng.IntN(300)) * time.Millisecond
+		start()
+		t.Proxy.SetMode(ProxyLatency, d)
+		time.Sleep(time.Duration(500+rng.IntN(1500)) * time.Millisecond)
+		t.Proxy.SetMode(ProxyPass, 0)
+		return "proxy " + d.String(), nil
+	case FaultProxyBlackhole:
+		start()
+		t.Proxy.SetMode(ProxyBlackhole, 0)
+		time.Sleep(time.Duration(300+rng.IntN(1500)) * time.Millisecond)
+		t.Proxy.SetMode(ProxyPass, 0)
+		return "proxy", nil
+	case FaultProxyReset:
+		start()
+		t.Proxy.Reset()
+		return "proxy", nil
+	}
+	return "", fmt.Errorf("run: standalone: unknown fault %q", kind)
+}
+
+func (t *Standalone) Close() {
+	if t.Proxy != nil {
+		t.Proxy.Close()
+	}
+	t.srv.stop()
+	os.RemoveAll(t.dir)
+}
+
+// ---------------------------------------------------------------- sentinel
+
+// Sentinel is a primary, replicas and 3 sentinels monitoring "mymaster".
+type Sentinel struct {
+	dir       string
+	data      []*node
+	sentinels []*node
+	minRep    int
+}
+
+const masterSet = "mymaster"
+
+// NewSentinel starts 1 primary, replicas replicas and 3 sentinels (quorum
+// 2, down-after 1000 ms, failover-timeout 5000 ms). minReplicasToWrite sets
+// min-replicas-to-write (max lag 1 s) on every data node.
+func NewSentinel(base string, replicas, minReplicasToWrite int) (*Sentinel, error) {
+	dir, err := os.MkdirTemp(base, "sentinel-")
+	if err != nil {
+		return nil, err
+	}
+	t := &Sentinel{dir: dir, minRep: minReplicasToWrite}
+	extra := []string{"min-replicas-to-write " + strconv.Itoa(minReplicasToWrite), "min-replicas-max-lag 1"}
+	primary, err := newNode(dir, false, false, dataLines(extra...))
+	if err != nil {
+		t.Close()
+		return nil, err
+	}
+	t.data = append(t.data, primary)
+	for range replicas {
+		r, err := newNode(dir, false, false, dataLines(append(extra, "replicaof 127.0.0.1 "+strconv.Itoa(primary.port))...))
+		if err != nil {
+			t.Close()
+			return nil, err
+		}
+		t.data = append(t.data, r)
+	}
+	for range 3 {
+		s, err := newNode(dir, true, false, func(int, string) []string {
+			return []string{
+				fmt.Sprintf("sentinel monitor %s 127.0.0.1 %d 2", masterSet, primary.port),
+				"sentinel down-after-milliseconds " + masterSet + " 1000",
+				"sentinel failover-timeout " + masterSet + " 5000",
+				"sentinel parallel-syncs " + masterSet + " 1",
+			}
+		})
+		if err != nil {
+			t.Close()
+			return nil, err
+		}
+		t.sentinels = append(t.sentinels, s)
+	}
+	if err := t.Healthy(); err != nil {
+		t.Close()
+		return nil, err
+	}
+	return t, nil
+}
+
+func (t *Sentinel) Name() string { return "sentinel" }
+func (t *Sentinel) Spec() ClientSpec {
+	var a []string
+	for _, s := range t.sentinels {
+		a = append(a, s.addr())
+	}
+	return ClientSpec{Kind: "sentinel", Addrs: a, MasterSet: masterSet}
+}
+func (t *Sentinel) Replicas() int    { return len(t.data) - 1 }
+func (t *Sentinel) Faults() []string { return []string{FaultSentinelFO, FaultPrimaryKill} }
+
+// master asks the sentinels (a majority must agree) for the primary.
+func (t *Sentinel) master() (string, error) {
+	votes := map[string]int{}
+	for _, s := range t.sentinels {
+		v, err := rawDo(s.addr(), time.Second, "SENTINEL", "GET-MASTER-ADDR-BY-NAME", masterSet)
+		if err != nil {
+			continue
+		}
+		if a, ok := v.([]any); ok && len(a) == 2 {
+			votes[fmt.Sprint(a[0])+":"+fmt.Sprint(a[1])]++
+		}
+	}
+	for addr, n := range votes {
+		if n >= 2 {
+			return addr, nil
+		}
+	}
+	return "", fmt.Errorf("sentinels disagree on the primary: %v", votes)
+}
+
+func (t *Sentinel) node(addr string) *node {
+	for _, n := range t.data {
+		if n.addr() == addr {
+			return n
+		}
+	}
+	return nil
+}
+
+// Healthy waits until the sentinels agree on a primary that says it is
+// the master with every other data node attached, every replica says its
+// link is up with the same offset, and every sentinel knows the others.
+func (t *Sentinel) Healthy() error {
+	return waitFor(60*time.Second, "sentinel topology healthy", func() error {
+		m, err := t.master()
+		if err != nil {
+			return err
+		}
+		if r := infoField(m, "replication", "role"); r != "master" {
+			return fmt.Errorf("%s role %q", m, r)
+		}
+		if c := infoField(m, "replication", "connected_slaves"); c != strconv.Itoa(len(t.data)-1) {
+			return fmt.Errorf("%s connected_slaves %q", m, c)
+		}
+		for _, n := range t.data {
+			if n.addr() == m {
+				continue
+			}
+			if l := infoField(n.addr(), "replication", "master_link_status"); l != "up" {
+				return fmt.Errorf("%s link %q", n.addr(), l)
+			}
+			if mh := infoField(n.addr(), "replication", "master_port"); mh != strings.TrimPrefix(m, "127.0.0.1:") {
+				return fmt.Errorf("%s replicates %s", n.addr(), mh)
+			}
+		}
+		for _, s := range t.sentinels {
+			v, err := rawDo(s.addr(), time.Second, "SENTINEL", "MASTER", masterSet)
+			if err != nil {
+				return err
+			}
+			kv, _ := v.([]any)
+			f := map[string]string{}
+			for i := 0; i+1 < len(kv); i += 2 {
+				f[fmt.Sprint(kv[i])] = fmt.Sprint(kv[i+1])
+			}
+			if f["num-other-sentinels"] != "2" || f["num-slaves"] != strconv.Itoa(len(t.data)-1) || strings.Contains(f["flags"], "down") {
+				return fmt.Errorf("sentinel %s: flags %s, others %s, slaves %s", s.addr(), f["flags"], f["num-other-sentinels"], f["num-slaves"])
+			}
+		}
+		return nil
+	})
+}
+
+func (t *Sentinel) Inject(kind string, rng *rand.Rand, start func()) (string, error) {
+	old, err := t.master()
+	if err != nil {
+		return "", err
+	}
+	switch kind {
+	case FaultSentinelFO:
+		s := t.sentinels[rng.IntN(len(t.sentinels))]
+		start()
+		if _, err := s.do("SENTINEL", "FAILOVER", masterSet); err != nil {
+			return old, err
+		}
+		if err := waitFor(30*time.Second, "sentinels to switch from "+old, func() error {
+			m, err := t.master()
+			if err == nil && m == old {
+				err = errors.New("still " + old)
+			}
+			return err
+		}); err != nil {
+			return old, err
+		}
+	case FaultPrimaryKill:
+		n := t.node(old)
+		if n == nil {
+			return old, fmt.Errorf("run: primary %s is not one of ours", old)
+		}
+		start()
+		n.kill9()
+		err := waitFor(30*time.Second, "sentinels to promote a replica", func() error {
+			m, err := t.master()
+			if err == nil && m == old {
+				err = errors.New("still " + old)
+			}
+			return err
+		})
+		if err != nil {
+			return old, err
+		}
+		// Restarted from its own config it would be an empty, writable
+		// primary until the sentinels convert it: restart it as a replica
+		// of the new primary, as an operator would.
+		m, err := t.master()
+		if err != nil {
+			return old, err
+		}
+		if err := n.restartAsReplica(m); err != nil {
+			return old, err
+		}
+	default:
+		return "", fmt.Errorf("run: sentinel: unknown fault %q", kind)
+	}
+	return old, t.Healthy()
+}
+
+func (t *Sentinel) Close() {
+	for _, s := range t.sentinels {
+		s.stop()
+	}
+	for _, n := range t.data {
+		n.stop()
+	}
+	os.RemoveAll(t.dir)
+}
+
+// ---------------------------------------------------------------- cluster
+
+// Cluster is a Redis Cluster of 3 masters and 3 replicas.
+type Cluster struct {
+	dir   string
+	nodes []*node
+}
+
+// NewCluster starts 6 nodes (cluster-node-timeout 2000,
+// cluster-replica-validity-factor 0), creates the cluster and waits for
+// cluster_state:ok with every replica attached.
+func NewCluster(base string) (*Cluster, error) {
+	dir, err := os.MkdirTemp(base, "cluster-")
+	if err != nil {
+		return nil, err
+	}
+	t := &Cluster{dir: dir}
+	for range 6 {
+		n, err := newNode(dir, false, true, dataLines(
+			"cluster-enabled yes",
+			"cluster-config-file nodes.conf",
+			"cluster-node-timeout 2000",
+			"cluster-replica-validity-factor 0",
+		))
+		if err != nil {
+			t.Close()
+			return nil, err
+		}
+		t.nodes = append(t.nodes, n)
+	}
+	args := []string{"--cluster", "create"}
+	for _, n := range t.nodes {
+		args = append(args, n.addr())
+	}
+	args = append(args, "--cluster-replicas", "1", "--cluster-yes")
+	if out, err := exec.Command("redis-cli", args...).CombinedOutput(); err != nil {
+		t.Close()
+		return nil, fmt.Errorf("run: redis-cli --cluster create: %v: %s", err, out)
+	}
+	if err := t.Healthy(); err != nil {
+		t.Close()
+		return nil, err
+	}
+	return t, nil
+}
+
+func (t *Cluster) Name() string { return "cluster" }
+func (t *Cluster) Spec() ClientSpec {
+	var a []string
+	for _, n := range t.nodes {
+		a = append(a, n.addr())
+	}
+	return ClientSpec{Kind: "cluster", Addrs: a}
+}
+func (t *Cluster) Replicas() int    { return 1 }
+func (t *Cluster) Faults() []string { return []string{FaultClusterFO, FaultMasterKill} }
+
+func (t *Cluster) roles() (masters, replicas []*node) {
+	for _, n := range t.nodes {
+		switch infoField(n.addr(), "replication", "role") {
+		case "master":
+			masters = append(masters, n)
+		case "slave":
+			replicas = append(replicas, n)
+		}
+	}
+	return masters, replicas
+}
+
+// Healthy waits for cluster_state:ok on every node, 3 masters with one
+// connected, in-sync replica each.
+func (t *Cluster) Healthy() error {
+	return waitFor(60*time.Second, "cluster healthy", func() error {
+		for _, n := range t.nodes {
+			if s := infoField(n.addr(), "cluster", "cluster_state"); s != "ok" {
+				return fmt.Errorf("%s cluster_state %q", n.addr(), s)
+			}
+		}
+		masters, replicas := t.roles()
+		if len(masters) != 3 || len(replicas) != 3 {
+			return fmt.Errorf("%d masters, %d replicas", len(masters), len(replicas))
+		}
+		for _, m := range masters {
+			if c := infoField(m.addr(), "replication", "connected_slaves"); c != "1" {
+				return fmt.Errorf("%s connected_slaves %q", m.addr(), c)
+			}
+		}
+		for _, r := range replicas {
+			if l := infoField(r.addr(), "replication", "master_link_status"); l != "up" {
+				return fmt.Errorf("%s link %q", r.addr(), l)
+			}
+		}
+		return nil
+	})
+}
+
+func (t *Cluster) Inject(kind string, rng *rand.Rand, start func()) (string, error) {
+	masters, replicas := t.roles()
+	if len(masters) == 0 || len(replicas) == 0 {
+		return "", errors.New("run: cluster has no master or replica")
+	}
+	switch kind {
+	case FaultClusterFO:
+		r := replicas[rng.IntN(len(replicas))]
+		start()
+		if _, err := r.do("CLUSTER", "FAILOVER"); err != nil {
+			return r.addr(), err
+		}
+		if err := waitFor(30*time.Second, r.addr()+" promoted", func() error {
+			if role := infoField(r.addr(), "replication", "role"); role != "master" {
+				return errors.New(role)
+			}
+			return nil
+		}); err != nil {
+			return r.addr(), err
+		}
+		return r.addr(), t.Healthy()
+	case FaultMasterKill:
+		m := masters[rng.IntN(len(masters))]
+		start()
+		m.kill9()
+		var other *node
+		for _, n := range t.nodes {
+			if n != m {
+				other = n
+				break
+			}
+		}
+		// The replica takes over after cluster-node-timeout; then bring
+		// the old master back (it rejoins as a replica, empty).
+		if err := waitFor(30*time.Second, "failover of "+m.addr(), func() error {
+			if s := infoField(other.addr(), "cluster", "cluster_state"); s != "ok" {
+				return errors.New(s)
+			}
+			ms, _ := t.roles()
+			if len(ms) != 3 {
+				return fmt.Errorf("%d masters", len(ms))
+			}
+			return nil
+		}); err != nil {
+			return m.addr(), err
+		}
+		if err := m.start(); err != nil {
+			return m.addr(), err
+		}
+		return m.addr(), t.Healthy()
+	}
+	return "", fmt.Errorf("run: cluster: unknown fault %q", kind)
+}
+
+func (t *Cluster) Close() {
+	for _, n := range t.nodes {
+		n.stop()
+	}
+	os.RemoveAll(t.dir)
+}
