@@ -93,8 +93,12 @@ func validate(what, s string, max int, forbidden string) error {
 
 // Lock holds the keys and channel of one lock name. All share the hash tag
 // {name} and one backing string, so building them costs one allocation.
+//
+// Events and Grant serve lock events (lock.Options.EventLog): Events is the
+// event log of the session of the same name ([Session].Events), Grant the
+// lock's open grant (see scripts/lua/lib_lock.lua).
 type Lock struct {
-	Lock, Fence, Queue, QueueInfo, Wake string
+	Lock, Fence, Queue, QueueInfo, Wake, Events, Grant string
 }
 
 // ForLock builds the keys of lock name under prefix. prefix and name must
@@ -107,28 +111,28 @@ func ForLock(prefix, name string) Lock {
 // ForLockWith is ForLock that also returns tail as a string, from the same
 // allocation as the keys (the lock package puts its holder id there).
 func ForLockWith(prefix, name string, tail []byte) (Lock, string) {
-	var v [5]string
+	var v [len(lockSuffixes)]string
 	t := build(prefix, name, lockSuffixes[:], v[:], tail)
-	return Lock{Lock: v[0], Fence: v[1], Queue: v[2], QueueInfo: v[3], Wake: v[4]}, t
+	return Lock{Lock: v[0], Fence: v[1], Queue: v[2], QueueInfo: v[3], Wake: v[4], Events: v[5], Grant: v[6]}, t
 }
 
-var lockSuffixes = [...]string{"lock", "fence", "lockq", "lockqi", "wake"}
+var lockSuffixes = [...]string{"lock", "fence", "lockq", "lockqi", "wake", "events", "grant"}
 
-// Session holds the keys of one session. Lock and Fence are the keys of the
-// lock of the same name ([ForLock]). All share the hash tag {id} and one
-// backing string.
+// Session holds the keys of one session. Lock, Fence and Grant are keys of
+// the lock of the same name ([ForLock]). All share the hash tag {id} and
+// one backing string.
 type Session struct {
-	Lock, Fence, State, Msgs, Stage, Cps, Cpd, Events, Out, OutMeta string
+	Lock, Fence, State, Msgs, Stage, Cps, Cpd, Events, Out, OutMeta, Grant string
 }
 
-var sessionSuffixes = [...]string{"lock", "fence", "state", "msgs", "stage", "cps", "cpd", "events", "out", "outmeta"}
+var sessionSuffixes = [...]string{"lock", "fence", "state", "msgs", "stage", "cps", "cpd", "events", "out", "outmeta", "grant"}
 
 // ForSession builds the keys of session id under prefix. prefix and id must
 // have been validated.
 func ForSession(prefix, id string) Session {
 	var v [len(sessionSuffixes)]string
 	build(prefix, id, sessionSuffixes[:], v[:], nil)
-	return Session{Lock: v[0], Fence: v[1], State: v[2], Msgs: v[3], Stage: v[4], Cps: v[5], Cpd: v[6], Events: v[7], Out: v[8], OutMeta: v[9]}
+	return Session{Lock: v[0], Fence: v[1], State: v[2], Msgs: v[3], Stage: v[4], Cps: v[5], Cpd: v[6], Events: v[7], Out: v[8], OutMeta: v[9], Grant: v[10]}
 }
 
 // Data returns the session's data keys: every key a session write may
@@ -138,11 +142,11 @@ func (k *Session) Data() [8]string {
 	return [8]string{k.State, k.Msgs, k.Stage, k.Cps, k.Cpd, k.Events, k.Out, k.OutMeta}
 }
 
-// All returns every key of the session: its lock, its fence and its data
-// keys, for tools and tests that look at a whole session.
+// All returns every key of the session: its lock, fence and open grant and
+// its data keys, for tools and tests that look at a whole session.
 func (k *Session) All() []string {
 	d := k.Data()
-	return append([]string{k.Lock, k.Fence}, d[:]...)
+	return append([]string{k.Lock, k.Fence, k.Grant}, d[:]...)
 }
 
 // build writes "<prefix>:{<id>}:<suffix>" for each suffix into out, all

@@ -44,7 +44,7 @@ func TestValidateToken(t *testing.T) {
 
 func TestForLock(t *testing.T) {
 	k := ForLock("fk", "job-1")
-	want := Lock{"fk:{job-1}:lock", "fk:{job-1}:fence", "fk:{job-1}:lockq", "fk:{job-1}:lockqi", "fk:{job-1}:wake"}
+	want := Lock{"fk:{job-1}:lock", "fk:{job-1}:fence", "fk:{job-1}:lockq", "fk:{job-1}:lockqi", "fk:{job-1}:wake", "fk:{job-1}:events", "fk:{job-1}:grant"}
 	if k != want {
 		t.Fatalf("ForLock = %+v, want %+v", k, want)
 	}
@@ -100,12 +100,13 @@ func TestForSession(t *testing.T) {
 	want := Session{
 		Lock: "fk:{s-1}:lock", Fence: "fk:{s-1}:fence", State: "fk:{s-1}:state", Msgs: "fk:{s-1}:msgs",
 		Stage: "fk:{s-1}:stage", Cps: "fk:{s-1}:cps", Cpd: "fk:{s-1}:cpd", Events: "fk:{s-1}:events", Out: "fk:{s-1}:out", OutMeta: "fk:{s-1}:outmeta",
+		Grant: "fk:{s-1}:grant",
 	}
 	if k != want {
 		t.Fatalf("ForSession = %+v, want %+v", k, want)
 	}
 	l := ForLock("fk", "s-1")
-	if l.Lock != k.Lock || l.Fence != k.Fence {
+	if l.Lock != k.Lock || l.Fence != k.Fence || l.Events != k.Events || l.Grant != k.Grant {
 		t.Errorf("session and lock keys differ: %+v vs %+v", k, l)
 	}
 	for _, key := range k.Data() {
@@ -141,7 +142,7 @@ func TestForMemory(t *testing.T) {
 func TestSessionAll(t *testing.T) {
 	k := ForSession("fk", "s")
 	all := k.All()
-	if len(all) != 10 || all[0] != k.Lock || all[1] != k.Fence || all[len(all)-1] != k.OutMeta {
+	if len(all) != 11 || all[0] != k.Lock || all[1] != k.Fence || all[2] != k.Grant || all[len(all)-1] != k.OutMeta {
 		t.Errorf("All() = %q", all)
 	}
 }
