@@ -2,6 +2,9 @@
 --
 -- KEYS[1] lock record     KEYS[2] fence counter
 -- KEYS[3] wait queue      KEYS[4] wait queue info
+-- KEYS[5] event log       KEYS[6] open grant (both optional: lock events,
+--         see lib_lock.lua; a grant logs lock_acquired, preceded by
+--         lock_lost when the previous grant had expired)
 -- ARGV[1] holder "<owner>|<attempt>"
 -- ARGV[2] lease ttl in ms (integer > 0)
 -- ARGV[3] "1": join the wait queue if the lock is not granted; "0": do not
@@ -23,10 +26,10 @@
 --
 -- Reply: {1, token, pttl_ms, acquired_at_ms}          granted to the caller: new, retried, or handed over
 --        {0, token, pttl_ms, acquired_at_ms, holder} held by holder
--- Errors: FENCEKIT_BADARG <arg>; FENCEKIT_CORRUPT <key> for a lock record or
---         fence that fencekit did not write (or a fence with no token left
---         above it); WRONGTYPE for keys of another type; the error of a
---         failed SPUBLISH. All are raised before the first write.
+-- Errors: FENCEKIT_BADARG <arg>; FENCEKIT_CORRUPT <key> for a lock record,
+--         fence or open grant that fencekit did not write (or a fence with
+--         no token left above it); WRONGTYPE for keys of another type; the
+--         error of a failed SPUBLISH. All are raised before the first write.
 -- Retryable: yes. A retry by the same holder returns the same token.
 -- Include: lib_base.lua
 -- Include: lib_lock.lua
@@ -69,6 +72,8 @@ end
 
 local fence_val, e7 = fk_fence(KEYS[2])
 if not fence_val then return e7 end
+local open, e8 = fk_lockev_open()
+if open == nil then return e8 end
 local now_us, now_ms = fk_now()
 local head, head_ttl, dead, queued = fk_head(KEYS[3], KEYS[4], now_ms, nil, holder)
 local handoff = head and head ~= holder
@@ -78,6 +83,7 @@ if handoff then fk_announce(wake, mode, local_prefix, head, tok, head_ttl) end
 
 -- Every precondition holds; writes start here.
 fk_dequeue(KEYS[3], KEYS[4], dead)
+fk_lockev_lost(open)
 if handoff then
   fk_grant(KEYS[1], KEYS[2], fence_ttl, tok, head, head_ttl, now_ms)
   fk_dequeue(KEYS[3], KEYS[4], {head})

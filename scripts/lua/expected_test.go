@@ -7,10 +7,11 @@ import "github.com/fencekit/fencekit/scripts/lua"
 // its own file of this directory (see init functions there), so the flags
 // are a deliberate choice, checked against the headers by TestAll.
 var expectedScripts = map[*lua.Script][2]bool{ // retryable, read-only
-	lua.Acquire: {true, false},
-	lua.Inspect: {true, true},
-	lua.Refresh: {true, false},
-	lua.Release: {false, false},
+	lua.Acquire:      {true, false},
+	lua.Inspect:      {true, true},
+	lua.ForceRelease: {false, false},
+	lua.Refresh:      {true, false},
+	lua.Release:      {false, false},
 
 	lua.MsgsAppend:  {false, false},
 	lua.MsgsPage:    {true, true},

@@ -30,13 +30,18 @@ import (
 const clockSlack = 20 * time.Millisecond
 
 // keyNames are the keys of one lock, by the names the tables use.
-var keyNames = []string{"lock", "fence", "q", "qi"}
+// "ev" and "grant" are the event log and open grant of lock events: every
+// case checks them, so a script called without them must leave them alone.
+var keyNames = []string{"lock", "fence", "q", "qi", "ev", "grant"}
 
 // tcase is one table case: raw setup commands, then script calls.
 type tcase struct {
 	name  string
 	setup []string // raw commands, split at spaces, placeholders expanded
 	steps []step
+	// events passes the lock scripts the event log and open grant as
+	// KEYS[5] and KEYS[6] (lock.Options.EventLog).
+	events bool
 }
 
 // step is one script call and what must follow from it.
@@ -63,12 +68,13 @@ type env struct {
 	c      rueidis.Client
 	k      keys.Lock
 	mode   string // "S" on the cluster, "P" elsewhere
+	events bool   // see tcase.events
 	vars   map[string]string
 	t0, t1 time.Time // local clock around the current script call
 	before map[string]snap
 }
 
-var placeholder = regexp.MustCompile(`\$(lock|fence|qi|q|wake|mode|now)([+-]\d+)?|\$\{(\w+)\}`)
+var placeholder = regexp.MustCompile(`\$(lock|fence|qi|q|wake|mode|now|ev|grant)([+-]\d+)?|\$\{(\w+)\}`)
 
 // expand replaces $lock, $fence, $q, $qi, $wake (the lock's keys and
 // channel), $mode ("S" on the cluster, else "P"), $now[+-N] (local time in
@@ -94,6 +100,10 @@ func (e *env) expand(s string) string {
 			return e.k.QueueInfo
 		case "wake":
 			return e.k.Wake
+		case "ev":
+			return e.k.Events
+		case "grant":
+			return e.k.Grant
 		case "mode":
 			return e.mode
 		}
@@ -116,6 +126,10 @@ func (e *env) key(name string) string {
 		return e.k.Queue
 	case "qi":
 		return e.k.QueueInfo
+	case "ev":
+		return e.k.Events
+	case "grant":
+		return e.k.Grant
 	}
 	e.t.Fatalf("unknown key name %q", name)
 	return ""
@@ -128,6 +142,9 @@ func (e *env) keysFor(s *lua.Script) []string {
 		return []string{e.k.Lock}
 	case lua.Inspect:
 		return []string{e.k.Lock, e.k.Fence, e.k.Queue}
+	}
+	if e.events {
+		return []string{e.k.Lock, e.k.Fence, e.k.Queue, e.k.QueueInfo, e.k.Events, e.k.Grant}
 	}
 	return []string{e.k.Lock, e.k.Fence, e.k.Queue, e.k.QueueInfo}
 }
@@ -210,10 +227,11 @@ func (e *env) checkUnchanged(before map[string]snap) {
 
 func runCase(t *testing.T, s *redistest.Server, c rueidis.Client, def *lua.Script, tc tcase) {
 	e := newEnv(t, s, c)
+	e.events = tc.events
 	e.setup(tc.setup)
 	var sub *subscriber
 	for _, st := range tc.steps {
-		if sc := orScript(st.script, def); sc == lua.Acquire || sc == lua.Release {
+		if sc := orScript(st.script, def); sc == lua.Acquire || sc == lua.Release || sc == lua.ForceRelease {
 			sub = subscribe(t, e)
 			break
 		}
@@ -274,8 +292,8 @@ func runCase(t *testing.T, s *redistest.Server, c rueidis.Client, def *lua.Scrip
 }
 
 // grantOf returns the token and ttl of the hand-off a reply of acquire.lua
-// ({0, token, ttl, at, holder}) or release.lua ({status, holder, token, ttl})
-// reports.
+// ({0, token, ttl, at, holder}), release.lua ({status, holder, token, ttl})
+// or force_release.lua ({status, holder, token, fence, next, next_ttl}) reports.
 func grantOf(sc *lua.Script, got any) (tok, ttl string) {
 	arr, ok := got.([]any)
 	if !ok {
@@ -286,6 +304,9 @@ func grantOf(sc *lua.Script, got any) (tok, ttl string) {
 	}
 	if sc == lua.Release && len(arr) == 4 {
 		return fmt.Sprint(arr[2]), fmt.Sprint(arr[3])
+	}
+	if sc == lua.ForceRelease && len(arr) == 6 {
+		return fmt.Sprint(arr[3]), fmt.Sprint(arr[5])
 	}
 	return "?", "?"
 }
@@ -589,7 +610,8 @@ type snap struct {
 	str  string
 	hash map[string]string
 	zset []zentry
-	list []string // list or sorted set members
+	list []string            // list or sorted set members
+	xs   []map[string]string // stream entries' fields, in order
 	pttl int64
 }
 
@@ -618,6 +640,15 @@ func (s snap) String() string {
 	case "zset":
 		for _, z := range s.zset {
 			fmt.Fprintf(&b, " %q:%.0f", z.member, z.score)
+		}
+	case "stream":
+		for _, x := range s.xs {
+			fields := make([]string, 0, len(x))
+			for f, v := range x {
+				fields = append(fields, fmt.Sprintf("%s=%q", f, v))
+			}
+			sort.Strings(fields)
+			fmt.Fprintf(&b, " {%s}", strings.Join(fields, " "))
 		}
 	default:
 		fmt.Fprintf(&b, " %q", s.list)
@@ -665,6 +696,14 @@ func (e *env) snapKey(key string) snap {
 	case "set":
 		s.list, _ = do("SMEMBERS", key).AsStrSlice()
 		sort.Strings(s.list)
+	case "stream":
+		xs, err := do("XRANGE", key, "-", "+").AsXRange()
+		if err != nil {
+			t.Fatalf("XRANGE %s: %v", key, err)
+		}
+		for _, x := range xs {
+			s.xs = append(s.xs, x.FieldValues)
+		}
 	default:
 		t.Fatalf("key %s has type %s", key, typ)
 	}
@@ -690,14 +729,28 @@ func unchanged(before, after snap) error {
 
 // kw is the expected state of one key after a script call.
 type kw struct {
-	typ    string         // "none", "string", "hash" or "zset"
-	val    any            // string: matcher of the value
-	fields map[string]any // hash: exact set of fields, value matchers
-	zset   []any          // zset: member, score matcher (nil: any), ... in order
-	ttl    any            // PTTL matcher
+	typ    string           // "none", "string", "hash" or "zset"
+	val    any              // string: matcher of the value
+	fields map[string]any   // hash: exact set of fields, value matchers
+	zset   []any            // zset: member, score matcher (nil: any), ... in order
+	xs     []map[string]any // stream: each entry's exact fields, value matchers
+	ttl    any              // PTTL matcher
 }
 
-func gone() kw                      { return kw{typ: "none"} }
+func gone() kw { return kw{typ: "none"} }
+
+// streamKey expects a stream of exactly the entries xs (see lockEv).
+func streamKey(ttl any, xs ...map[string]any) kw { return kw{typ: "stream", xs: xs, ttl: ttl} }
+
+// lockEv is the expected entry of a lock event (lib_lock.lua): type typ,
+// "v" "0", token tok and holder holder (expanded), plus the pairs in kv.
+func lockEv(typ string, tok any, holder string, kv ...any) map[string]any {
+	x := map[string]any{"type": typ, "v": "0", "tok": tok, "holder": holder}
+	for i := 0; i+1 < len(kv); i += 2 {
+		x[kv[i].(string)] = kv[i+1]
+	}
+	return x
+}
 func strKey(val, ttl any) kw        { return kw{typ: "string", val: val, ttl: ttl} }
 func zsetKey(ttl any, ms ...any) kw { return kw{typ: "zset", zset: ms, ttl: ttl} }
 
@@ -755,6 +808,24 @@ func (w kw) check(e *env, got snap) error {
 				}
 				if err := match(e, sm, int64(z.score)); err != nil {
 					return fmt.Errorf("score of %q: %v", z.member, err)
+				}
+			}
+		}
+	case "stream":
+		if len(got.xs) != len(w.xs) {
+			return fmt.Errorf("%d entries, want %d", len(got.xs), len(w.xs))
+		}
+		for i, x := range w.xs {
+			if len(got.xs[i]) != len(x) {
+				return fmt.Errorf("entry %d has %d fields, want %d", i+1, len(got.xs[i]), len(x))
+			}
+			for f, m := range x {
+				v, ok := got.xs[i][f]
+				if !ok {
+					return fmt.Errorf("entry %d: no field %q", i+1, f)
+				}
+				if err := match(e, m, v); err != nil {
+					return fmt.Errorf("entry %d: field %q: %v", i+1, f, err)
 				}
 			}
 		}

@@ -6,6 +6,10 @@
 -- (a double) holds exactly. No token, time or ttl may exceed it.
 local FK_MAX = 9007199254740991
 
+-- FK_EVENTS_MAXLEN bounds a session's event log (XADD MAXLEN ~): the log
+-- keeps about the newest FK_EVENTS_MAXLEN events.
+local FK_EVENTS_MAXLEN = 10000
+
 -- fk_num parses a decimal integer in [0, FK_MAX] written with digits only;
 -- nil otherwise. tonumber alone would also take " 5", "0x10", "5.0" and
 -- "1e3" (the last one on Redis but not on every Lua implementation).

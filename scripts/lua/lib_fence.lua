@@ -74,17 +74,13 @@ local function fk_touch(ttl)
   for i = 3, #KEYS do redis.call('PEXPIRE', KEYS[i], ttl) end
 end
 
--- FK_EVENTS_MAXLEN bounds a session's event log (XADD MAXLEN ~): the log
--- keeps about the newest FK_EVENTS_MAXLEN events.
-local FK_EVENTS_MAXLEN = 10000
-
 -- fk_event appends one event to the session's event log (KEYS[8], a
 -- stream): fields "type" <typ>, "v" <version> (the state version the
 -- transition produced), "tok" <token> (the token the write was accepted
 -- with), then the name/value pairs in ... . A write: call it only after
 -- every precondition holds, in the same script as the transition, so the
--- log and the state never disagree. Lock events are not logged here (the
--- lock scripts use another key layout).
+-- log and the state never disagree. Lock events are written by the lock
+-- scripts (lib_lock.lua, fk_lockev).
 local function fk_event(typ, version, tok, ...)
   redis.call('XADD', KEYS[8], 'MAXLEN', '~', FK_EVENTS_MAXLEN, '*',
     'type', typ, 'v', fk_fmt(version), 'tok', tok, ...)

@@ -106,8 +106,61 @@ local function fk_announce(channel, mode, local_prefix, holder, tok, ttl)
   end
 end
 
+-- Lock events (lock.Options.EventLog). A lock script called with six keys
+-- logs its transitions to KEYS[5], the event log of the session named like
+-- the lock (the stream the session scripts write with fk_event), and keeps
+-- the open grant "<token>|<holder>" in KEYS[6]: the last grant that was
+-- neither released nor found expired yet. With four keys nothing is
+-- logged and KEYS[5], KEYS[6] are never touched. Each event has "type",
+-- "v" "0" (lock events produce no state version), "tok" (the token it
+-- concerns) and "holder" ("<owner>|<attempt>"):
+--   lock_acquired        a grant, to the caller or handed over; + ttl
+--   lock_released        the holder released
+--   lock_lost            the open grant's record had expired when a later
+--                        lock script found the lock free; + cause "expired"
+--   lock_force_released  an operator took the lock (force_release.lua);
+--                        tok is the new fence, holder/holder_tok the holder
+--                        removed ("" if none); + reason, by
+
+-- fk_lockev_open checks the event log's type and reads the open grant:
+-- false when there is none or events are off, {token, holder} when there
+-- is, nil plus an error reply when the grant key holds something fencekit
+-- did not write. Read-only: call it before the first write.
+local function fk_lockev_open()
+  if not KEYS[6] then return false end
+  redis.call('XLEN', KEYS[5]) -- WRONGTYPE before any write
+  local g = redis.call('GET', KEYS[6])
+  if not g then return false end
+  local tok, h = string.match(g, '^([1-9]%d*)|([^|]+|[^|]+)$')
+  if not tok or not fk_num(tok) then
+    return nil, redis.error_reply('FENCEKIT_CORRUPT grant ' .. KEYS[6])
+  end
+  return {tok, h}
+end
+
+-- fk_lockev appends one lock event (events on only).
+local function fk_lockev(typ, tok, holder, ...)
+  redis.call('XADD', KEYS[5], 'MAXLEN', '~', FK_EVENTS_MAXLEN, '*',
+    'type', typ, 'v', '0', 'tok', tok, 'holder', holder, ...)
+end
+
+-- fk_lockev_close logs the end of a grant (typ lock_released or lock_lost)
+-- and clears the open grant. A no-op when events are off.
+local function fk_lockev_close(typ, tok, holder, ...)
+  if not KEYS[6] then return end
+  fk_lockev(typ, tok, holder, ...)
+  redis.call('DEL', KEYS[6])
+end
+
+-- fk_lockev_lost logs the loss of open (from fk_lockev_open), a grant
+-- whose lock record expired before anyone released it.
+local function fk_lockev_lost(open)
+  if open then fk_lockev_close('lock_lost', open[1], open[2], 'cause', 'expired') end
+end
+
 -- fk_grant writes token tok (from fk_mint) to the fence and the lock
--- record for holder. It must only run after every precondition holds.
+-- record for holder, and logs the grant when events are on. It must only
+-- run after every precondition holds.
 local function fk_grant(lock, fence, fence_ttl, tok, holder, ttl, now_ms)
   if fence_ttl > 0 then
     redis.call('SET', fence, tok, 'PX', fence_ttl)
@@ -115,5 +168,13 @@ local function fk_grant(lock, fence, fence_ttl, tok, holder, ttl, now_ms)
     redis.call('SET', fence, tok)
   end
   redis.call('SET', lock, tok .. '|' .. fk_fmt(now_ms) .. '|' .. holder, 'PX', ttl)
+  if KEYS[6] then
+    fk_lockev('lock_acquired', tok, holder, 'ttl', fk_fmt(ttl))
+    if fence_ttl > 0 then
+      redis.call('SET', KEYS[6], tok .. '|' .. holder, 'PX', fence_ttl)
+    else
+      redis.call('SET', KEYS[6], tok .. '|' .. holder)
+    end
+  end
   return tok
 end

@@ -102,6 +102,9 @@ var (
 	Refresh = mustLoad("refresh.lua")
 	// Inspect reads a lock's state; see inspect.lua.
 	Inspect = mustLoad("inspect.lua")
+	// ForceRelease takes a lock from its holder for an operator and fences
+	// the holder out; see force_release.lua.
+	ForceRelease = mustLoad("force_release.lua")
 
 	// StateSave creates or replaces a session's state; see state_save.lua.
 	StateSave = mustLoad("state_save.lua")

@@ -2,6 +2,9 @@
 --
 -- KEYS[1] lock record     KEYS[2] fence counter
 -- KEYS[3] wait queue      KEYS[4] wait queue info
+-- KEYS[5] event log       KEYS[6] open grant (both optional: lock events,
+--         see lib_lock.lua; logs lock_released, or lock_lost for a grant
+--         found expired, then lock_acquired for a hand-off)
 -- ARGV[1] holder "<owner>|<attempt>"
 -- ARGV[2] token the holder was granted, or "0" to match any token of this
 --         holder (used by a waiter that gives up: it may have been handed the
@@ -25,7 +28,8 @@
 --              caller's queue entry
 --   next_* are "", "", 0 when the lock was not handed over.
 -- Errors: FENCEKIT_BADARG <arg>; FENCEKIT_CORRUPT <key> (also a fence with
---         no token left above it); WRONGTYPE; the error of a failed
+--         no token left above it, or an open grant fencekit did not
+--         write); WRONGTYPE; the error of a failed
 --         SPUBLISH. All are raised before the first write.
 -- Retryable: no. A retry after a lost reply reports status 0 or -1, and the
 --         caller cannot tell whether its lease had expired first.
@@ -47,7 +51,7 @@ if not mode then return e2 end
 local wake, local_prefix = ARGV[4] or '', ARGV[6] or ''
 
 local rec = redis.call('GET', KEYS[1])
-local status = 0
+local status, held = 0, nil
 if rec then
   local tok, _, h = fk_record(rec)
   if not tok then return redis.error_reply('FENCEKIT_CORRUPT lock ' .. KEYS[1]) end
@@ -58,15 +62,21 @@ if rec then
     fk_dequeue(KEYS[3], KEYS[4], {holder})
     return {-1, h, tok, pttl}
   end
-  status = 1
+  status, held = 1, tok
   if redis.call('EXISTS', KEYS[3]) == 0 then
-    redis.call('DEL', KEYS[1]) -- nobody waits: the common case, three commands
+    local open, e4 = fk_lockev_open()
+    if open == nil then return e4 end
+    -- Nobody waits: the common case, three commands without events.
+    redis.call('DEL', KEYS[1])
+    fk_lockev_close('lock_released', tok, holder)
     return {1, '', '', 0}
   end
 end
 
 local fence_val, e3 = fk_fence(KEYS[2])
 if not fence_val then return e3 end
+local open, e4 = fk_lockev_open()
+if open == nil then return e4 end
 local now_us, now_ms = fk_now()
 local head, head_ttl, dead, queued = fk_head(KEYS[3], KEYS[4], now_ms, holder, nil)
 local tok = fk_mint(fence_val, now_us)
@@ -77,6 +87,11 @@ if head then fk_announce(wake, mode, local_prefix, head, tok, head_ttl) end
 if queued > 0 then
   dead[#dead + 1] = holder
   fk_dequeue(KEYS[3], KEYS[4], dead)
+end
+if held then
+  fk_lockev_close('lock_released', held, holder)
+else
+  fk_lockev_lost(open)
 end
 if head then
   fk_grant(KEYS[1], KEYS[2], fence_ttl, tok, head, head_ttl, now_ms)
