@@ -9,19 +9,30 @@ import (
 )
 
 // BenchmarkTryAcquireRelease measures one uncontended acquire and release on
-// a real server; bench/ compares it with other libraries.
+// a real server, without and with the lock's event log; bench/ compares it
+// with other libraries.
 func BenchmarkTryAcquireRelease(b *testing.B) {
 	s := redistest.NewRedis(b)
-	l := newLocker(b, s, lock.Options{})
-	ctx := context.Background()
-	b.ReportAllocs()
-	for b.Loop() {
-		lk, err := l.TryAcquire(ctx, "bench")
-		if err != nil {
-			b.Fatal(err)
-		}
-		if err := lk.Release(ctx); err != nil {
-			b.Fatal(err)
-		}
+	for _, bc := range []struct {
+		name string
+		opts lock.Options
+	}{
+		{"plain", lock.Options{}},
+		{"eventlog", lock.Options{EventLog: true}},
+	} {
+		b.Run(bc.name, func(b *testing.B) {
+			l := newLocker(b, s, bc.opts)
+			ctx := context.Background()
+			b.ReportAllocs()
+			for b.Loop() {
+				lk, err := l.TryAcquire(ctx, "bench")
+				if err != nil {
+					b.Fatal(err)
+				}
+				if err := lk.Release(ctx); err != nil {
+					b.Fatal(err)
+				}
+			}
+		})
 	}
 }

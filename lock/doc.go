@@ -29,6 +29,8 @@
 //	<prefix>:{<name>}:fence   highest token issued, PX FenceTTL
 //	<prefix>:{<name>}:lockq   wait queue (zset), <prefix>:{<name>}:lockqi its details
 //	<prefix>:{<name>}:wake    pub/sub channel announcing hand-offs
+//	<prefix>:{<name>}:grant   open grant "<token>|<holder>" (EventLog only), PX FenceTTL
+//	<prefix>:{<name>}:events  the session's event log (EventLog only)
 //
 // A session guarded by the statestore package uses its session id as the
 // lock name, so its state keys share the lock's slot.
@@ -42,6 +44,16 @@
 // RetryInterval (and when the holder's lease ends), so no notice can be
 // missed for long. Client-side caching is not needed: clients of miniredis
 // and of servers without CLIENT TRACKING work the same way.
+//
+// # Event log and operators
+//
+// With [Options.EventLog] every grant, release, hand-off and expired lease
+// is appended to the event log of the session named like the lock, by the
+// same script that made the transition (statestore's Events and Watch read
+// it; the event types are statestore.EventLock*). [ForceRelease] lets an
+// operator take a lock from a stuck holder: it mints a token above every
+// token issued so far and writes it to the fence, so the removed holder is
+// refused by every fenced write from then on.
 //
 // # Errors
 //

@@ -101,3 +101,29 @@ func ExampleLocker_Inspect() {
 	// Output:
 	// true executor-a true true
 }
+
+// An operator takes a lock from an executor that is stuck: the executor's
+// token is fenced out, so its later writes are refused as stale.
+func ExampleForceRelease() {
+	client, stop := embedded.MustClient()
+	defer stop()
+	ctx := context.Background()
+
+	locker, _ := lock.New(client, lock.Options{Owner: "executor-7"})
+	defer locker.Close()
+	lk, _ := locker.TryAcquire(ctx, "session-42")
+
+	res, err := lock.ForceRelease(ctx, client, "session-42", lock.ForceOptions{
+		Reason: "executor-7 stopped answering", By: "oncall",
+	})
+	if err != nil {
+		panic(err)
+	}
+	fmt.Println("removed:", res.Owner, res.Released)
+	fmt.Println("old token fenced out:", res.Fence > lk.Token())
+	fmt.Println("executor sees:", errors.Is(lk.Refresh(ctx), lock.ErrLockLost))
+	// Output:
+	// removed: executor-7 true
+	// old token fenced out: true
+	// executor sees: true
+}

@@ -32,6 +32,7 @@ type Locker struct {
 
 	ttlArg, leaseArg, fenceTTLArg, pubArg string
 	validity                              time.Duration // lease minus drift allowance
+	nkeys                                 int           // KEYS of acquire and release: 4, or 6 with EventLog
 
 	mu      sync.Mutex
 	waiters map[string]*waiter  // holder -> blocked Acquire call
@@ -71,9 +72,13 @@ func New(client rueidis.Client, opts Options) (*Locker, error) {
 		fenceTTLArg:  "0",
 		pubArg:       "P",
 		validity:     o.TTL - o.TTL/100,
+		nkeys:        4,
 		waiters:      make(map[string]*waiter),
 		subs:         make(map[string]*wakeSub),
 		closeCh:      make(chan struct{}),
+	}
+	if o.EventLog {
+		l.nkeys = 6
 	}
 	if o.FenceTTL > 0 {
 		l.fenceTTLArg = strconv.FormatInt(o.FenceTTL.Milliseconds(), 10)
@@ -164,17 +169,17 @@ func (l *Locker) runAcquire(ctx context.Context, k *keys.Lock, holder string, wa
 	if durable {
 		// Separate slices: the Dedicated closure of ExecWait moves them
 		// to the heap, which the common path need not pay for.
-		keyv := []string{k.Lock, k.Fence, k.Queue, k.QueueInfo}
+		keyv := []string{k.Lock, k.Fence, k.Queue, k.QueueInfo, k.Events, k.Grant}
 		argv := []string{holder, l.ttlArg, waitArg, l.leaseArg, l.fenceTTLArg, k.Wake, l.pubArg, l.holderPrefix, touch}
 		var err error
-		res, r.acked, err = lua.Acquire.ExecWait(ctx, l.client, keyv, argv, l.opts.MinReplicas, l.opts.ReplicaTimeout)
+		res, r.acked, err = lua.Acquire.ExecWait(ctx, l.client, keyv[:l.nkeys], argv, l.opts.MinReplicas, l.opts.ReplicaTimeout)
 		if err != nil && res.Error() == nil {
 			return r, err
 		}
 	} else {
-		keyv := [4]string{k.Lock, k.Fence, k.Queue, k.QueueInfo}
+		keyv := [6]string{k.Lock, k.Fence, k.Queue, k.QueueInfo, k.Events, k.Grant}
 		argv := [9]string{holder, l.ttlArg, waitArg, l.leaseArg, l.fenceTTLArg, k.Wake, l.pubArg, l.holderPrefix, touch}
-		res = lua.Acquire.Exec(ctx, l.client, keyv[:], argv[:])
+		res = lua.Acquire.Exec(ctx, l.client, keyv[:l.nkeys], argv[:])
 	}
 	arr, err := res.ToArray()
 	if err != nil {
@@ -271,17 +276,17 @@ func (l *Locker) runRelease(ctx context.Context, k *keys.Lock, holder, token str
 	var res rueidis.RedisResult
 	sent := time.Now()
 	if l.opts.MinReplicas > 0 {
-		keyv := []string{k.Lock, k.Fence, k.Queue, k.QueueInfo}
+		keyv := []string{k.Lock, k.Fence, k.Queue, k.QueueInfo, k.Events, k.Grant}
 		argv := []string{holder, token, l.fenceTTLArg, k.Wake, l.pubArg, l.holderPrefix}
 		var err error
-		res, r.acked, err = lua.Release.ExecWait(ctx, l.client, keyv, argv, l.opts.MinReplicas, l.opts.ReplicaTimeout)
+		res, r.acked, err = lua.Release.ExecWait(ctx, l.client, keyv[:l.nkeys], argv, l.opts.MinReplicas, l.opts.ReplicaTimeout)
 		if err != nil && res.Error() == nil {
 			return r, err
 		}
 	} else {
-		keyv := [4]string{k.Lock, k.Fence, k.Queue, k.QueueInfo}
+		keyv := [6]string{k.Lock, k.Fence, k.Queue, k.QueueInfo, k.Events, k.Grant}
 		argv := [6]string{holder, token, l.fenceTTLArg, k.Wake, l.pubArg, l.holderPrefix}
-		res = lua.Release.Exec(ctx, l.client, keyv[:], argv[:])
+		res = lua.Release.Exec(ctx, l.client, keyv[:l.nkeys], argv[:])
 	}
 	arr, err := res.ToArray()
 	if err != nil {

@@ -70,6 +70,17 @@ type Options struct {
 	// ReplicaTimeout bounds the WAIT of MinReplicas. Default: 1s.
 	ReplicaTimeout time.Duration
 
+	// EventLog makes every grant, release, hand-off and lost lease of a
+	// lock appear in the event log of the session of the same name,
+	// "<Prefix>:{<name>}:events" (see statestore's Events and Watch), written
+	// by the same script as the transition: lock_acquired, lock_released
+	// and lock_lost (a lease that expired unreleased, logged when the next
+	// lock script finds the lock free, before that script's own events).
+	// [ForceRelease] logs lock_force_released. It costs two more commands
+	// and one XADD per transition on the server. Use the same setting in
+	// every Locker of a name. Default: off.
+	EventLog bool
+
 	// OnLost, if set, is called once when a lock is lost (its lease
 	// expired by the holder's own clock, a renewal found it gone or taken,
 	// or renewals kept failing until the lease ran out), including a loss
