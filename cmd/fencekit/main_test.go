@@ -159,9 +159,15 @@ type seeded struct {
 // released (fence only).
 func seedData(t *testing.T, s *redistest.Server) *seeded {
 	t.Helper()
+	return seedPrefix(t, s, s.Prefix(t))
+}
+
+// seedPrefix is seedData with the key prefix given.
+func seedPrefix(t *testing.T, s *redistest.Server, prefix string) *seeded {
+	t.Helper()
 	ctx := context.Background()
 	c := s.NewClient(t)
-	d := &seeded{prefix: s.Prefix(t), client: c}
+	d := &seeded{prefix: prefix, client: c}
 	newLocker := func(owner string) *lock.Locker {
 		l, err := lock.New(c, lock.Options{Prefix: d.prefix, Owner: owner, TTL: time.Minute})
 		if err != nil {
