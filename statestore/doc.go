@@ -33,8 +33,12 @@
 // conflict, a compare-and-set that did not match, a discard or prune with
 // nothing to remove) appends nothing. This covers the Store, staging
 // (staged, promoted, discarded) and checkpoint (checkpoint, restored,
-// pruned) writes. Lock events (acquired, lost, force-released) are not
-// logged: the lock scripts do not touch the session's keys. [Store.Delete]
+// pruned) writes. With lock.Options.EventLog the lock named like the
+// session logs its own transitions there too, from its own scripts
+// (lock_acquired, lock_released, lock_lost, lock_force_released; Version 0,
+// see [EventType.IsLock]); a lease that expires unreleased is logged as
+// lock_lost by the next lock script that finds the lock free, so it
+// appears just before the next grant. [Store.Delete]
 // deletes the log with the other keys (a session created again starts a
 // new log at version 1). The log is trimmed to about the newest 10,000
 // events (XADD MAXLEN ~). Read it with [Store.Events] (pages) or

@@ -19,9 +19,7 @@ type EventType string
 
 // The event types. Every fenced write that changes a session's version
 // appends exactly one event, in the same script as the write, so the log
-// and the state never disagree. Lock events (acquired, lost,
-// force-released) are not logged: the lock scripts do not touch session
-// keys.
+// and the state never disagree.
 const (
 	EventCreated    EventType = "created"    // Create or Save on no state; Fields: status, step
 	EventSaved      EventType = "saved"      // Save, Update on an existing state; Fields: status, step
@@ -37,11 +35,26 @@ const (
 	EventPruned     EventType = "pruned"     // checkpoint: Prune that deleted some; Fields: removed, kept
 )
 
+// Lock events: transitions of the lock named like the session, logged by
+// the lock's own scripts when the Locker has lock.Options.EventLog (and by
+// lock.ForceRelease with ForceOptions.EventLog). They carry Version 0 (a
+// lock transition produces no state version); Token is the token the
+// event concerns and Fields["holder"] the holder "<owner>|<attempt>".
+const (
+	EventLockAcquired      EventType = "lock_acquired"       // a grant (also a hand-off); Fields: holder, ttl (ms)
+	EventLockReleased      EventType = "lock_released"       // Release by the holder; Fields: holder
+	EventLockLost          EventType = "lock_lost"           // the lease expired unreleased; Fields: holder, cause ("expired")
+	EventLockForceReleased EventType = "lock_force_released" // lock.ForceRelease; Token is the new fence; Fields: holder, holder_tok, reason, by
+)
+
+// IsLock reports whether t is a lock event type.
+func (t EventType) IsLock() bool { return strings.HasPrefix(string(t), "lock_") }
+
 // Event is one entry of a session's event log.
 type Event struct {
 	Seq     string        // the stream entry id; pass it as after to read on
 	Type    EventType     // what happened
-	Version int64         // the state version the transition produced
+	Version int64         // the state version the transition produced (0 for lock events)
 	Token   fencing.Token // the token the write was accepted with
 	Fields  map[string]string
 	Time    time.Time // server time of the write (from Seq), millisecond precision
@@ -209,7 +222,7 @@ func decodeEvents(id string, entries []rueidis.XRangeEntry) ([]Event, error) {
 				return nil, fmt.Errorf("statestore: events %q: %w: entry %s field %s", id, ErrCorrupt, e.ID, f)
 			}
 		}
-		if ev.Type == "" || ev.Version <= 0 || !ev.Token.Valid() {
+		if ev.Type == "" || ev.Version < 0 || (ev.Version == 0) != ev.Type.IsLock() || !ev.Token.Valid() {
 			return nil, fmt.Errorf("statestore: events %q: %w: entry %s", id, ErrCorrupt, e.ID)
 		}
 		evs = append(evs, ev)
