@@ -1,0 +1,134 @@
+// Package check judges the merged history of a fault-suite run (package
+// history) and says whether fencekit kept its promises under the faults.
+//
+//	ops, _, err := history.ReadFiles(paths...)      // every executor's lines, merged
+//	rep, err := check.Check(ops, check.Config{Mode: check.Durable})
+//	fmt.Print(rep)                                   // summary, one line per checker
+//	if !rep.OK() { rep.WriteArtifacts(dir) }         // porcupine HTML + offending ops
+//
+// The history must hold, per session, every operation on it (see the
+// history package doc for the fields of each kind) and one final op whose
+// Data is a [history.Final]: the state, whole event log, stream and
+// checkpoint list read from the surviving store after the run.
+//
+// # What the surviving store vouches for
+//
+// Every fenced write of fencekit appends one event (version, token, type)
+// to the session's event log in the same script, so the final log is the
+// exact sequence of writes the surviving store accepted. The checkers
+// classify each operation against it:
+//
+//   - An ok write is vouched for when the log holds its event: the
+//     version it reported with its token and a type it writes (save:
+//     created/saved, cas: status, stage: staged, promote: promoted); a
+//     checkpoint by its id. Of several ok writes that claim one event the
+//     last acknowledged owns it. An ok write that is not vouched for is
+//     lost. Versions below the log's first entry (a trimmed log) cannot be
+//     checked and count as vouched (below_horizon).
+//   - An observation (an ok load's version, token, status and value; a
+//     refused cas's reported version and status) is vouched for when the log
+//     shows that state at that version. One that is not is dirty when a
+//     write that may have taken effect unseen explains it (an unknown write
+//     or a lost acknowledgement with the load's token, begun before the
+//     observation returned): the reader saw a state that a failover or
+//     restart later threw away. Dirty observations are left out of the
+//     models and counted (dirty_reads); unexplained ones stay in (and fail
+//     the model).
+//   - A vouched observation is stale when the write that produced the next
+//     version had been acknowledged before the observation began (a read
+//     served by a demoted primary). Stale observations are judged against
+//     the states the register went through before they returned instead of
+//     real time, and counted (stale_reads).
+//
+// In the durable mode a lost write stays an acknowledged write in the
+// models (and fails C3). In the fast mode the models treat it as
+// indeterminate (unknown, Return = end of history): acknowledged writes may
+// vanish with their slot in a failover, and that is C3's business, not a
+// fencing violation. C2 counts them (reclassified_unknown). This is sound
+// for C2 because the log itself is checked directly: every write the
+// surviving store accepted is in it, in order, and a lower token accepted
+// after a higher one is a violation whether or not the client saw it.
+//
+// # C1 tokens
+//
+// Per session, the tokens of ok acquires are unique (duplicates) and
+// increase in real time: an acquire that returned before another was called
+// has the lower token (order_violations, with max_regression). A
+// duplicate of a token already returned counts in both. Unknown and failed
+// acquires are not looked at. Fails the run in the durable mode; counted
+// in the fast mode. It proves the lock's grants are ordered as the
+// clients saw them; it does not prove that only one client believed it held
+// the lock (a paused holder still believes it does).
+//
+// # C2 fencing
+//
+// Two parts, both failing the run in every mode:
+//
+//   - On the final log: versions contiguous (log_gaps), tokens never
+//     decreasing along versions (token_regressions: the store accepted a
+//     token below one it had accepted), the state's version and token equal
+//     to the newest event (state_mismatch), and every event explained by a
+//     recorded write — owned by an ok write, or matched by token and type to
+//     a distinct unknown or lost write (unexplained_events: a write nobody
+//     recorded, or a refused write that took effect).
+//   - Porcupine, per session, with the fenced-register model: state (token,
+//     version, value). An ok write is legal iff its token is at least the
+//     state's, and its reported version is the state's plus one; it sets
+//     the token, the version and (save) the value. A refused write leaves
+//     the state as it is and is always legal (a refusal is always safe),
+//     except that a cas refused with a conflict reports the version it saw,
+//     which must be the state's. An unknown write is applied where it can be
+//     or not at all (its Return is the end of the history). A load must see
+//     the state. A promote that wrote nothing changes nothing. Check uses
+//     CheckOperationsTimeout; Unknown (out of time) fails like Illegal.
+//
+// It proves that no stale executor's write was accepted over a newer one by
+// the store the run ended with, and that what clients saw is one order of
+// those writes. It does not judge writes a failover threw away (C3 counts
+// them), nor read freshness (stale reads are counted).
+//
+// # C3 lost writes
+//
+// Every ok save, cas, stage, promote (that wrote) and checkpoint is vouched
+// for by the final log (lost_<kind>), and every ok append is in the final
+// stream (lost_append). Lost writes are attributed to the fault whose
+// window holds their acknowledgement, else the next fault (ByFault). Fails
+// the run in the durable mode; counted in the fast mode. A write is never
+// superseded in the log (it only grows), so no write is excused, but only
+// the log's window is checked (below_horizon).
+//
+// # C4 CAS status and checkpoints
+//
+// Porcupine per session with the CAS-register model: state (version,
+// status). A cas from→to acknowledged is legal iff the status is from (and
+// its version is the state's plus one); refused with a conflict, iff the
+// status is not from and the reported version and status are the state's;
+// refused otherwise (stale, not holder), always. A save sets the status it
+// wrote; every other write bumps the version; unknown writes as in C2;
+// loads see (version, status).
+//
+// Checkpoints: ids and seqs unique in the final list, tokens not decreasing
+// in seq order, the log's checkpoint events in acceptance order with
+// strictly increasing seqs and agreeing with the list (seq, token), and in
+// real time a checkpoint acknowledged before another was requested has the
+// lower seq. An acknowledged checkpoint missing from the end state is C3's
+// (lost_checkpoint). C4 fails the run in every mode.
+//
+// # Stream
+//
+// Every chunk of the final stream appears once (duplicates: the signature
+// of a non-idempotent append retried), was appended by a recorded append
+// (phantom_chunks) that was not refused (refused_present: a stale holder's
+// chunk), sits where its append was acknowledged (moved), and chunks carry
+// non-decreasing tokens in stream order (token_regressions). A chunk
+// acknowledged before another was appended comes first (order). Fails the
+// run in every mode; lost chunks are C3's.
+//
+// # What none of this proves
+//
+// Histories come from client clocks (CLOCK_MONOTONIC on one host), so real
+// time is the clients' view; the final state is trusted as read; the
+// checkers see only recorded operations on the sessions of the run; the
+// lease overlap of two believing holders (mutual exclusion of beliefs) is
+// not checked.
+package check
