@@ -72,14 +72,12 @@ type doctor struct {
 }
 
 func runDoctor(ctx context.Context, a *app, _ []string) error {
-	c, err := newClient(ctx, a.opt, a.timeout)
-	if err != nil {
-		r := checkResult{Name: "connect", Status: statusFail, Detail: "cannot connect: " + err.Error(), Facts: map[string]string{}}
+	if err := a.connect(ctx); err != nil {
+		r := checkResult{Name: "connect", Status: statusFail, Detail: err.Error(), Facts: map[string]string{}}
 		a.report([]checkResult{r})
-		return &codeError{exitConnect, fmt.Errorf("cannot connect to %s: %w", a.redacted, err)}
+		return err
 	}
-	a.client = c
-	d := &doctor{a: a, c: c}
+	d := &doctor{a: a, c: a.client}
 	d.gather(ctx)
 	checks := []checkResult{
 		d.checkServer(),

@@ -343,8 +343,33 @@ func (a *app) connect(ctx context.Context) error {
 	if err != nil {
 		return &codeError{exitConnect, fmt.Errorf("cannot connect to %s: %w", a.redacted, err)}
 	}
+	if c.Mode() == rueidis.ClientModeCluster && !isCluster(ctx, c, a.timeout) {
+		// rueidis builds a cluster client for any server that answers
+		// CLUSTER SLOTS, miniredis included; the lock scripts would then
+		// use sharded pub/sub, which such servers lack.
+		c.Close()
+		opt := a.opt
+		opt.ForceSingleClient = true
+		if c, err = newClient(ctx, opt, a.timeout); err != nil {
+			return &codeError{exitConnect, fmt.Errorf("cannot connect to %s: %w", a.redacted, err)}
+		}
+		a.opt = opt
+	}
 	a.client = c
 	return nil
+}
+
+// isCluster reports whether the server says it runs in cluster mode (INFO
+// server: redis_mode:cluster). When INFO is denied by the ACL it trusts
+// rueidis' detection.
+func isCluster(ctx context.Context, c rueidis.Client, timeout time.Duration) bool {
+	ctx, cancel := context.WithTimeout(ctx, timeout)
+	defer cancel()
+	s, err := c.Do(ctx, c.B().Info().Section("server").Build()).ToString()
+	if err != nil {
+		return strings.Contains(err.Error(), "NOPERM")
+	}
+	return strings.Contains(s, "redis_mode:cluster")
 }
 
 // newClient creates a client and checks the connection with PING.
