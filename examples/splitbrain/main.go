@@ -1,193 +1,275 @@
-// Command splitbrain shows the failure fencekit exists for, and that fencing
-// stops it.
+// Command splitbrain shows the failure fencekit exists for, with real
+// processes, and that fencing stops it.
 //
-// Executor A takes the lease on a session, then pauses (a GC pause, a VM
-// stall, SIGSTOP) for longer than its lease. Executor B takes over and
-// writes. A wakes up still believing it holds the session and writes too.
-// An unfenced store takes A's stale write and loses B's work; a store that
-// checks fencing tokens rejects it with fencing.ErrStaleToken.
+// Two executor processes work on one agent session. Executor A takes the
+// session's lease (a lock.Locker lock with a 1 s TTL), writes step 1, reads
+// the state and computes step 2. Then it stalls: the parent freezes it with
+// SIGSTOP, as a GC pause, a VM migration or a debugger would, for longer
+// than its lease. Executor B takes the lease over (with a newer token),
+// does step 2 and finishes the session. The parent thaws A with SIGCONT,
+// and A, still believing it holds the session, writes its step 2 without
+// looking at its lease first.
 //
-// It runs on an embedded miniredis unless REDIS_URL names a real server
-// (for example redis://127.0.0.1:6379/0). It exits with status 1 if the
-// fenced store ever accepts the stale write, and 2 on any other failure.
+// The scenario runs twice:
+//
+//  1. naive: the same lock, but the state is a plain Redis hash, read with
+//     HGETALL and updated with HSET. A's stale write is accepted and the
+//     session ends corrupted: the report says which of B's fields were lost.
+//  2. fencekit: the state is a statestore.Store and every write carries the
+//     lock's token (strict mode). A's stale write is rejected with
+//     fencing.ErrStaleToken, and the state stays B's, byte for byte.
+//
+// Both runs write blindly (no expected version), so only the token can stop
+// A. The executors are this same program run again (os.Executable) with
+// SPLITBRAIN_EXECUTOR set; they take commands on stdin and report as JSON
+// lines on stdout, and are killed with the parent (Pdeathsig on Linux).
+//
+// Run it with an in-process miniredis (which listens on a loopback port the
+// executors connect to), or set REDIS_URL (any URL rueidis.ParseURL
+// accepts: rediss://, user:password@) to use a real server:
 //
 //	go run ./examples/splitbrain
-//	REDIS_URL=redis://127.0.0.1:6379 go run ./examples/splitbrain
+//	REDIS_URL=redis://127.0.0.1:6379/0 go run ./examples/splitbrain
+//
+// It exits 0 when the fenced run was clean and the naive run showed the
+// corruption, 1 when the fenced store accepted a stale write, and 2 on any
+// other failure (the naive run not showing the corruption included). It
+// needs Linux (or another Unix) for SIGSTOP.
 package main
 
 import (
 	"context"
-	"errors"
+	"crypto/rand"
+	"encoding/hex"
 	"fmt"
 	"io"
+	"net/url"
 	"os"
-	"sync"
+	"os/signal"
+	"strconv"
+	"syscall"
 	"time"
 
 	"github.com/redis/rueidis"
 
 	"github.com/fencekit/fencekit/embedded"
-	"github.com/fencekit/fencekit/fencing"
-	"github.com/fencekit/fencekit/lock"
-)
-
-const (
-	session = "session-42"
-	ttl     = 500 * time.Millisecond
 )
 
 func main() {
-	stale, err := run(os.Stdout)
-	switch {
-	case err != nil:
-		fmt.Fprintln(os.Stderr, "splitbrain:", err)
-		os.Exit(2)
-	case stale:
-		fmt.Println("FAIL: the fenced store accepted a stale write")
-		os.Exit(1)
+	if role := os.Getenv(envRole); role != "" {
+		os.Exit(executorMain(role))
 	}
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	code := runMain(ctx, os.Stdout, os.Stderr)
+	stop()
+	os.Exit(code)
 }
 
-// executor is one process of the fleet: its own client and Locker.
-type executor struct {
-	name   string
-	client rueidis.Client
-	locker *lock.Locker
-}
-
-func newExecutor(s *embedded.Server, name string) (*executor, error) {
-	c, err := s.NewClient()
+// runMain runs the scenario as the command does and returns the exit code.
+func runMain(ctx context.Context, out, errOut io.Writer) int {
+	exe, err := os.Executable()
 	if err != nil {
-		return nil, err
+		fmt.Fprintln(errOut, "splitbrain:", err)
+		return exitOtherFailed
 	}
-	l, err := lock.New(c, lock.Options{Prefix: "splitbrain", Owner: name, TTL: ttl})
+	o, err := run(ctx, config{RedisURL: os.Getenv(envURL), TTL: time.Second, Exe: exe}, out)
 	if err != nil {
-		c.Close()
-		return nil, err
+		fmt.Fprintln(errOut, "splitbrain: FAIL:", err)
+		return exitOtherFailed
 	}
-	return &executor{name: name, client: c, locker: l}, nil
+	return o.Verdict.Code
 }
 
-func (e *executor) close() {
-	_ = e.locker.Close()
-	e.client.Close()
+// config says where and how to run the scenario.
+type config struct {
+	RedisURL string        // "": an in-process miniredis
+	TTL      time.Duration // A's lease
+	Exe      string        // the program to run as executors: this one
 }
 
-// unfenced is a store that trusts whoever writes: the last write wins.
-type unfenced struct {
-	mu  sync.Mutex
-	doc string
+// outcome is what run observed and its verdict.
+type outcome struct {
+	Naive, Fenced *runResult
+	Verdict       verdict
 }
 
-func (u *unfenced) write(doc string) {
-	u.mu.Lock()
-	u.doc = doc
-	u.mu.Unlock()
-}
-
-// fenced is the same store behind a fencing.Guard: a write carries the
-// writer's token and is refused if a newer token already wrote.
-type fenced struct {
-	guard fencing.Guard
-	mu    sync.Mutex
-	doc   string
-}
-
-func (f *fenced) write(token fencing.Token, doc string) error {
-	return f.guard.Apply(session, token, func() error {
-		f.mu.Lock()
-		f.doc = doc
-		f.mu.Unlock()
-		return nil
-	})
-}
-
-func run(out io.Writer) (staleAccepted bool, err error) {
-	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+// run runs the naive and the fenced scenario, prints their timelines and
+// the report to out, and judges them. An error means a run could not be
+// carried out (its verdict would be exit code 2).
+func run(ctx context.Context, cfg config, out io.Writer) (*outcome, error) {
+	ctx, cancel := context.WithTimeout(ctx, time.Minute)
 	defer cancel()
-	srv, err := embedded.Start()
+	srv, env, err := connect(cfg.RedisURL)
 	if err != nil {
-		return false, err
+		return nil, err
 	}
 	defer srv.Close()
-	fmt.Fprintf(out, "server: %s; lease %v\n\n", srv.Description, ttl)
-
-	a, err := newExecutor(srv, "executor-A")
+	client, err := srv.NewClient()
 	if err != nil {
-		return false, err
+		return nil, err
 	}
-	defer a.close()
-	b, err := newExecutor(srv, "executor-B")
+	defer client.Close()
+
+	id := "session-" + randomHex()
+	fmt.Fprintf(out, "server: %s\nsession %s, lease TTL %v; executors A and B are subprocesses\n", srv.Description, id, cfg.TTL)
+	env = append(env, envSession+"="+id, envTTL+"="+strconv.FormatInt(cfg.TTL.Milliseconds(), 10))
+
+	fmt.Fprintln(out, "\nrun 1, naive: lock.Locker lease, state in a plain hash (HGETALL, then HSET; no token check)")
+	naive, err := scenario(ctx, srv, client, cfg, modeNaive, id, env, out)
 	if err != nil {
-		return false, err
+		return nil, fmt.Errorf("naive run: %w", err)
 	}
-	defer b.close()
-	var plain unfenced
-	var safe fenced
-
-	lockA, err := a.locker.Acquire(ctx, session)
+	fmt.Fprintln(out, "\nrun 2, fencekit: lock.Locker lease, state in statestore; every write carries the lock's token (strict mode)")
+	fenced, err := scenario(ctx, srv, client, cfg, modeFenced, id, env, out)
 	if err != nil {
-		return false, fmt.Errorf("A acquire: %w", err)
+		return nil, fmt.Errorf("fencekit run: %w", err)
 	}
-	fmt.Fprintf(out, "A  acquired %s with token %d\n", session, lockA.Token())
-	if err := safe.write(lockA.Token(), "step 1 by A"); err != nil {
-		return false, fmt.Errorf("A's first write: %w", err)
+	o := &outcome{Naive: naive, Fenced: fenced, Verdict: judge(naive, fenced)}
+	printSummary(out, naive, fenced, o.Verdict)
+	return o, nil
+}
+
+// connect returns the server named by redisURL, or an in-process miniredis,
+// and the environment that tells the executors how to reach it.
+func connect(redisURL string) (*embedded.Server, []string, error) {
+	if redisURL == "" {
+		srv, err := embedded.StartMini()
+		if err != nil {
+			return nil, nil, err
+		}
+		srv.Description = "embedded miniredis at " + srv.Mini.Addr() + " (set REDIS_URL for a real server)"
+		return srv, []string{envURL + "=redis://" + srv.Mini.Addr(), envMini + "=1"}, nil
 	}
-	plain.write("step 1 by A")
-	fmt.Fprintln(out, "A  wrote step 1")
-
-	fmt.Fprintf(out, "A  pauses for %v (GC, VM stall, SIGSTOP) ...\n", 3*ttl)
-	srv.Sleep(3 * ttl)
-
-	lockB, err := b.locker.Acquire(ctx, session)
+	opt, err := rueidis.ParseURL(redisURL)
 	if err != nil {
-		return false, fmt.Errorf("B acquire: %w", err)
+		return nil, nil, fmt.Errorf("%s: %w", envURL, err)
 	}
-	fmt.Fprintf(out, "B  acquired %s with token %d after A's lease ran out\n", session, lockB.Token())
-	if err := safe.write(lockB.Token(), "step 2 by B"); err != nil {
-		return false, fmt.Errorf("B's write: %w", err)
+	opt.Dialer.Timeout = 2 * time.Second
+	opt.ConnWriteTimeout = 5 * time.Second
+	shown := envURL
+	if u, err := url.Parse(redisURL); err == nil {
+		shown = u.Redacted() // never print a password
 	}
-	plain.write("step 2 by B")
-	fmt.Fprintln(out, "B  wrote step 2")
+	return &embedded.Server{Option: opt, Description: "Redis at " + shown}, []string{envURL + "=" + redisURL}, nil
+}
 
-	// A wakes up and, like a real executor in the middle of a step,
-	// writes before it checks anything.
-	fmt.Fprintf(out, "A  wakes up and writes its step 2 with token %d\n\n", lockA.Token())
-	plain.write("step 2 by A (stale)")
-	werr := safe.write(lockA.Token(), "step 2 by A (stale)")
+// scenario runs the split-brain scenario once, in mode.
+func scenario(ctx context.Context, srv *embedded.Server, client rueidis.Client, cfg config, mode, id string, env []string, out io.Writer) (*runResult, error) {
+	const step = 10 * time.Second // bound on every single step of an executor
+	res := &runResult{Mode: mode}
+	tl := &timeline{out: out, start: time.Now()}
+	env = append(env, envMode+"="+mode)
 
-	fmt.Fprintf(out, "unfenced store: %q  <- B's work is lost\n", plain.doc)
-	fmt.Fprintf(out, "fenced store:   %q\n", safe.doc)
-	var se *fencing.StaleTokenError
-	switch {
-	case errors.As(werr, &se):
-		fmt.Fprintf(out, "                A's write rejected: %v\n", werr)
-	case werr == nil:
-		staleAccepted = true
+	a, err := startProc(cfg.Exe, "A", env)
+	if err != nil {
+		return nil, err
+	}
+	defer a.kill()
+	r, err := a.expect(ctx, "acquired", step)
+	if err != nil {
+		return nil, err
+	}
+	res.TokenA = r.Token
+	tl.log("A", "acquired the lease: token %d, TTL %v", r.Token, cfg.TTL)
+	if r, err = a.expect(ctx, "wrote", step); err != nil {
+		return nil, err
+	}
+	tl.log("A", "wrote step 1 (version %d)", r.Version)
+	if r, err = a.expect(ctx, "ready", step); err != nil {
+		return nil, err
+	}
+	tl.log("A", "read version %d, computed step 2, about to write it", r.Version)
+
+	if err := freeze(a.cmd.Process); err != nil {
+		return nil, err
+	}
+	if err := waitStopped(ctx, a.cmd.Process.Pid); err != nil {
+		return nil, err
+	}
+	tl.log("--", "A frozen (SIGSTOP)")
+	// A is told to go on now: from here only the freeze holds it back.
+	if err := a.send(cmdGo); err != nil {
+		return nil, err
+	}
+	if err := sleep(ctx, srv, cfg.TTL+cfg.TTL/4); err != nil {
+		return nil, err
+	}
+	tl.log("--", "A's lease has run out (A still frozen)")
+
+	b, err := startProc(cfg.Exe, "B", env)
+	if err != nil {
+		return nil, err
+	}
+	defer b.kill()
+	if r, err = b.expect(ctx, "acquired", step); err != nil {
+		return nil, err
+	}
+	res.TokenB = r.Token
+	tl.log("B", "acquired the lease: token %d", r.Token)
+	if r, err = b.expect(ctx, "wrote", step); err != nil {
+		return nil, err
+	}
+	res.BState = r.State
+	tl.log("B", "wrote step 2 and finished the session (version %d)", r.Version)
+
+	if err := thaw(a.cmd.Process); err != nil {
+		return nil, err
+	}
+	tl.log("--", "A resumed (SIGCONT)")
+	if res.AWrite, err = a.expect(ctx, "write", step); err != nil {
+		return nil, err
+	}
+	switch w := res.AWrite; {
+	case w.Accepted:
+		tl.log("A", "writes its step 2 with token %d: ACCEPTED", res.TokenA)
 	default:
-		return false, fmt.Errorf("A's stale write: unexpected error %w", werr)
+		tl.log("A", "writes its step 2 with token %d: REJECTED: %s", res.TokenA, w.Err)
 	}
-	if safe.doc != "step 2 by B" {
-		staleAccepted = true
+	if res.AWrite.LeaseErr != "" {
+		tl.log("A", "(had A asked first, lk.Err() would have said: %s)", res.AWrite.LeaseErr)
+	}
+	if res.Final, err = client.Do(ctx, client.B().Hgetall().Key(stateKey(mode, id)).Build()).AsStrMap(); err != nil {
+		return nil, fmt.Errorf("read the final state: %w", err)
 	}
 
-	// The lock itself knew: A's lease is over, and its release cannot
-	// touch B's lock.
-	fmt.Fprintf(out, "\nA's lock:   Err() = %v\n", lockA.Err())
-	fmt.Fprintf(out, "A releases: %v\n", lockA.Release(ctx))
-	info, err := b.locker.Inspect(ctx, session)
-	if err != nil {
-		return staleAccepted, err
+	// Both finish: A releases (its lease is gone, so it cannot touch B's
+	// lock), then B.
+	for _, p := range []*proc{a, b} {
+		if err := p.stop(5 * time.Second); err != nil {
+			return nil, err
+		}
+		for _, r := range p.rest() {
+			if r.Event == "released" {
+				tl.log(p.name, "released: %s", orOK(r.Err))
+			}
+		}
 	}
-	fmt.Fprintf(out, "holder now: %s, token %d\n", info.Owner, info.Token)
-	if info.Owner != "executor-B" || info.Token != lockB.Token() {
-		return staleAccepted, errors.New("A's release disturbed B's lock")
+	return res, nil
+}
+
+// sleep waits d, or less if ctx ends. miniredis expires keys only when
+// told that time passed, so its clock is moved on by d too.
+func sleep(ctx context.Context, srv *embedded.Server, d time.Duration) error {
+	select {
+	case <-ctx.Done():
+		return context.Cause(ctx)
+	case <-time.After(d):
 	}
-	if err := lockB.Release(ctx); err != nil {
-		return staleAccepted, fmt.Errorf("B release: %w", err)
+	if srv.Mini != nil {
+		srv.Mini.FastForward(d)
 	}
-	if !staleAccepted {
-		fmt.Fprintln(out, "\nOK: the stale executor could not corrupt the fenced state")
+	return nil
+}
+
+func orOK(s string) string {
+	if s == "" {
+		return "ok"
 	}
-	return staleAccepted, nil
+	return s
+}
+
+func randomHex() string {
+	b := make([]byte, 4)
+	_, _ = rand.Read(b) // never fails, see crypto/rand.Read
+	return hex.EncodeToString(b)
 }
