@@ -3,6 +3,7 @@ package check
 import (
 	"fmt"
 	"sort"
+	"strings"
 
 	"github.com/fencekit/fencekit/chaos/history"
 )
@@ -35,6 +36,8 @@ type sess struct {
 	anyUnvouched int64   // earliest Call of an unknown or lost write (0: none)
 	ackedAfter   []int64 // [v-firstVer]: earliest Return of an owned event above v
 	unexplained  []history.FinalEvent
+	written      map[string]bool // save markers written by saves not refused
+	statuses     map[string]bool // statuses written by saves and cas not refused
 }
 
 // ann says how the checkers treat one operation.
@@ -112,6 +115,15 @@ func index(ops []history.Op, r *Report) *input {
 			case f.Err != "":
 				r.Errors = append(r.Errors, fmt.Sprintf("session %q: final state not read: %s", op.Session, f.Err))
 			default:
+				// Lock events (statestore.EventLockAcquired ..., Version 0)
+				// are not state writes.
+				kept := f.Events[:0:0]
+				for _, e := range f.Events {
+					if e.Version != 0 && !strings.HasPrefix(e.Type, "lock_") {
+						kept = append(kept, e)
+					}
+				}
+				f.Events = kept
 				s.final = &f
 			}
 			continue
@@ -285,6 +297,9 @@ func (s *sess) classify() {
 		switch {
 		case op.Kind == history.KindLoad && op.Status == history.OK:
 			vouched = s.vouchLoad(op)
+			if !vouched && !s.wasWritten(op) {
+				break // a value or status no write wrote: never explained
+			}
 			m, ok := s.unknownMin[op.Token]
 			explained = ok && m <= op.Return
 			if m, ok := s.lostAt[[2]int64{int64(op.Token), op.Version}]; ok && m <= op.Return {
@@ -386,6 +401,30 @@ func (s *sess) isStale(op *history.Op) bool {
 		return s.ackedAfter[0] < op.Call
 	}
 	return s.ackedAfter[v-s.firstVer] < op.Call
+}
+
+// wasWritten reports whether the value and status a load saw were written
+// by some save (and cas, for the status) that may have taken effect.
+func (s *sess) wasWritten(load *history.Op) bool {
+	if s.written == nil {
+		s.written = map[string]bool{"": true}
+		s.statuses = map[string]bool{"": true}
+		for i := range s.ops {
+			op := &s.ops[i]
+			if op.Status == history.Fail {
+				continue
+			}
+			switch op.Kind {
+			case history.KindSave:
+				s.written[op.In] = true
+				s.statuses[op.SessionStatus] = true
+			case history.KindCAS:
+				_, to, _ := strings.Cut(op.In, ">")
+				s.statuses[to] = true
+			}
+		}
+	}
+	return s.written[load.Out] && s.statuses[load.SessionStatus]
 }
 
 // beforeAuthor reports an observation of version v that returned before

@@ -23,7 +23,9 @@ type Final struct {
 	Found bool `json:"found"`
 	// State is the session's state (statestore.Store.Load).
 	State FinalState `json:"state"`
-	// Events is the session's whole event log.
+	// Events is the session's whole event log. Lock events (type
+	// "lock_...", Version 0, logged when the Locker has EventLog) may be
+	// included; the checkers skip them.
 	Events []FinalEvent `json:"events"`
 	// Stream is the session's output stream.
 	Stream []FinalChunk `json:"stream"`
