@@ -263,7 +263,9 @@ func TestStream(t *testing.T) {
 		appendChunk(2, 8, "b", "1-2", ok, 30, 40).
 		appendChunk(1, 7, "late", "", fail, 50, 60).
 		appendChunk(2, 8, "c", "1-3", ok, 70, 80)
-	chunk := func(n, data string) history.FinalChunk { return history.FinalChunk{Seq: "1-" + n, Kind: "c", Data: data} }
+	chunk := func(n, data string) history.FinalChunk {
+		return history.FinalChunk{Seq: "1-" + n, Kind: "c", Data: data}
+	}
 	good := []history.FinalChunk{chunk("1", "a"), chunk("2", "b"), chunk("3", "c")}
 	wantPass(t, mustCheck(t, h.final(t, "", "", history.Final{Stream: good, StreamToken: 8}), Durable))
 
