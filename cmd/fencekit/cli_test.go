@@ -430,3 +430,27 @@ func TestPasswordsNeverShown(t *testing.T) {
 		t.Errorf("doctor does not show the redacted URL:\n%s", r.stdout)
 	}
 }
+
+// TestPerNode: on a cluster the worst master decides, and the report says
+// how many masters it concerns.
+func TestPerNode(t *testing.T) {
+	d := &doctor{a: &app{}}
+	for i, p := range []string{"noeviction", "allkeys-lru", "noeviction"} {
+		d.nodes = append(d.nodes, &node{addr: "10.0.0." + strconv.Itoa(i+1) + ":6379", config: map[string]string{"maxmemory-policy": p, "maxmemory": "0"}})
+	}
+	r := d.perNode((*node).checkEviction)
+	if r.Status != statusWarn || !strings.Contains(r.Detail, "on 1 of 3 masters, e.g. 10.0.0.2:6379") || r.Facts["worst_node"] != "10.0.0.2:6379" {
+		t.Errorf("%+v", r)
+	}
+	d.nodes[1].config["maxmemory-policy"] = "noeviction"
+	if r := d.perNode((*node).checkEviction); r.Status != statusOK || !strings.HasSuffix(r.Detail, "(all 3 masters)") {
+		t.Errorf("%+v", r)
+	}
+	// An unknown node does not hide a failing one.
+	d.nodes[0].config = nil
+	d.nodes[2].repl = map[string]string{"role": "master", "connected_slaves": "0"}
+	d.nodes[2].config["min-replicas-to-write"] = "1"
+	if r := d.perNode((*node).checkReplication); r.Status != statusFail || r.Facts["worst_node"] != "10.0.0.3:6379" {
+		t.Errorf("%+v", r)
+	}
+}

@@ -60,14 +60,22 @@ type doctorJSON struct {
 	Checks  []checkResult  `json:"checks"`
 }
 
-// doctor holds what the checks share: the client and what the server said.
+// doctor holds what the checks share: the client and what the servers said.
 type doctor struct {
-	a                                    *app
-	c                                    rueidis.Client
-	server                               map[string]string // INFO server, nil when unavailable
-	repl                                 map[string]string // INFO replication
-	pers                                 map[string]string // INFO persistence
-	config                               map[string]string // CONFIG GET ..., nil when denied
+	a     *app
+	c     rueidis.Client
+	nodes []*node // one for a standalone server; every master of a cluster
+}
+
+// node is what one server said.
+type node struct {
+	addr   string
+	c      rueidis.Client
+	server map[string]string // INFO server, nil when unavailable
+	repl   map[string]string // INFO replication
+	pers   map[string]string // INFO persistence
+	config map[string]string // CONFIG GET ..., nil when denied
+
 	infoErr, replErr, persErr, configErr error
 }
 
@@ -80,10 +88,10 @@ func runDoctor(ctx context.Context, a *app, _ []string) error {
 	d := &doctor{a: a, c: a.client}
 	d.gather(ctx)
 	checks := []checkResult{
-		d.checkServer(),
-		d.checkPersistence(),
-		d.checkEviction(),
-		d.checkReplication(),
+		d.perNode((*node).checkServer),
+		d.perNode((*node).checkPersistence),
+		d.perNode((*node).checkEviction),
+		d.perNode((*node).checkReplication),
 		d.checkCaching(ctx),
 		d.checkVector(),
 	}
@@ -135,22 +143,81 @@ func (a *app) report(checks []checkResult) string {
 // configParams are read with one CONFIG GET.
 var configParams = []string{"maxmemory-policy", "maxmemory", "save", "appendonly", "appendfsync", "min-replicas-to-write", "min-replicas-max-lag"}
 
+// gather asks every node (a cluster's replicas are left out) for INFO and
+// CONFIG.
 func (d *doctor) gather(ctx context.Context) {
 	ctx, cancel := d.a.reqCtx(ctx)
 	defer cancel()
-	d.server, d.infoErr = d.info(ctx, "server")
-	d.repl, d.replErr = d.info(ctx, "replication")
-	d.pers, d.persErr = d.info(ctx, "persistence")
-	args := append([]string{"GET"}, configParams...)
-	m, err := d.c.Do(ctx, d.c.B().Arbitrary("CONFIG").Args(args...).Build()).AsStrMap()
-	if err == nil {
-		d.config = m
+	clients := map[string]rueidis.Client{"": d.c}
+	if d.c.Mode() == rueidis.ClientModeCluster {
+		clients = d.c.Nodes()
 	}
-	d.configErr = err
+	addrs := make([]string, 0, len(clients))
+	for a := range clients {
+		addrs = append(addrs, a)
+	}
+	slices.Sort(addrs)
+	for _, addr := range addrs {
+		n := &node{addr: addr, c: clients[addr]}
+		n.gather(ctx, d)
+		if n.repl != nil && n.repl["role"] != "master" && len(clients) > 1 {
+			continue // a cluster replica
+		}
+		d.nodes = append(d.nodes, n)
+	}
+	if len(d.nodes) == 0 { // only replicas answered: report the first
+		n := &node{addr: addrs[0], c: clients[addrs[0]]}
+		n.gather(ctx, d)
+		d.nodes = append(d.nodes, n)
+	}
 }
 
-func (d *doctor) info(ctx context.Context, section string) (map[string]string, error) {
-	s, err := d.c.Do(ctx, d.c.B().Info().Section(section).Build()).ToString()
+func (n *node) gather(ctx context.Context, d *doctor) {
+	n.server, n.infoErr = n.info(ctx, "server")
+	n.repl, n.replErr = n.info(ctx, "replication")
+	n.pers, n.persErr = n.info(ctx, "persistence")
+	args := append([]string{"GET"}, configParams...)
+	m, err := n.c.Do(ctx, n.c.B().Arbitrary("CONFIG").Args(args...).Build()).AsStrMap()
+	if err == nil {
+		n.config = m
+	}
+	n.configErr = err
+}
+
+// perNode runs check on every node and reports the worst result; when the
+// nodes disagree it says on how many nodes the worst one was found.
+func (d *doctor) perNode(check func(*node, *doctor) checkResult) checkResult {
+	rank := map[string]int{statusOK: 0, statusUnknown: 1, statusWarn: 2, statusFail: 3}
+	results := make([]checkResult, len(d.nodes))
+	worst := 0
+	for i, n := range d.nodes {
+		results[i] = check(n, d)
+		if rank[results[i].Status] > rank[results[worst].Status] {
+			worst = i
+		}
+	}
+	r := results[worst]
+	if len(results) == 1 {
+		return r
+	}
+	same := 0
+	for _, x := range results {
+		if x.Status == r.Status && x.Detail == r.Detail {
+			same++
+		}
+	}
+	r.Facts["nodes"] = strconv.Itoa(len(results))
+	if same < len(results) {
+		r.Detail += fmt.Sprintf(" (on %d of %d masters, e.g. %s)", same, len(results), d.nodes[worst].addr)
+		r.Facts["worst_node"] = d.nodes[worst].addr
+	} else {
+		r.Detail += fmt.Sprintf(" (all %d masters)", len(results))
+	}
+	return r
+}
+
+func (n *node) info(ctx context.Context, section string) (map[string]string, error) {
+	s, err := n.c.Do(ctx, n.c.B().Info().Section(section).Build()).ToString()
 	if err != nil {
 		return nil, err
 	}
@@ -199,30 +266,30 @@ func facts(kv ...string) map[string]string {
 	return m
 }
 
-func (d *doctor) checkServer() checkResult {
+func (n *node) checkServer(d *doctor) checkResult {
 	r := checkResult{Name: "server", Facts: map[string]string{}}
 	mode := "unknown mode"
 	if d.a.opt.Sentinel.MasterSet != "" {
 		mode = "sentinel-managed (master set " + d.a.opt.Sentinel.MasterSet + ")"
 	}
-	if d.server == nil {
+	if n.server == nil {
 		r.Status = statusUnknown
-		r.Detail = "INFO server: " + why(d.infoErr) + "; client mode " + string(d.c.Mode())
+		r.Detail = "INFO server: " + why(n.infoErr) + "; client mode " + string(d.c.Mode())
 		r.Facts["client_mode"] = string(d.c.Mode())
 		return r
 	}
-	flavor, version := "Redis", d.server["redis_version"]
-	if v := d.server["valkey_version"]; v != "" || d.server["server_name"] == "valkey" {
+	flavor, version := "Redis", n.server["redis_version"]
+	if v := n.server["valkey_version"]; v != "" || n.server["server_name"] == "valkey" {
 		flavor = "Valkey"
 		if v != "" {
 			version = v
 		}
 	}
 	if d.a.opt.Sentinel.MasterSet == "" {
-		mode = d.server["redis_mode"]
+		mode = n.server["redis_mode"]
 	}
-	r.Facts = facts("flavor", strings.ToLower(flavor), "version", version, "redis_mode", d.server["redis_mode"],
-		"client_mode", string(d.c.Mode()), "role", d.repl["role"])
+	r.Facts = facts("flavor", strings.ToLower(flavor), "version", version, "redis_mode", n.server["redis_mode"],
+		"client_mode", string(d.c.Mode()), "role", n.repl["role"])
 	r.Detail = fmt.Sprintf("%s %s, %s", flavor, version, mode)
 	major, _ := parseVersion(version)
 	switch {
@@ -248,24 +315,24 @@ func parseVersion(v string) (major, minor int) {
 	return major, minor
 }
 
-func (d *doctor) checkPersistence() checkResult {
+func (n *node) checkPersistence(d *doctor) checkResult {
 	r := checkResult{Name: "persistence", Facts: map[string]string{}}
 	aof := ""
-	if d.pers != nil {
-		aof = d.pers["aof_enabled"]
+	if n.pers != nil {
+		aof = n.pers["aof_enabled"]
 	}
-	if aof == "" && d.config != nil {
-		if d.config["appendonly"] == "yes" {
+	if aof == "" && n.config != nil {
+		if n.config["appendonly"] == "yes" {
 			aof = "1"
 		} else {
 			aof = "0"
 		}
 	}
 	save, haveSave := "", false
-	if d.config != nil {
-		save, haveSave = d.config["save"], true
+	if n.config != nil {
+		save, haveSave = n.config["save"], true
 	}
-	r.Facts = facts("aof_enabled", aof, "appendfsync", d.config["appendfsync"])
+	r.Facts = facts("aof_enabled", aof, "appendfsync", n.config["appendfsync"])
 	if haveSave {
 		r.Facts["save"] = save
 	}
@@ -273,7 +340,7 @@ func (d *doctor) checkPersistence() checkResult {
 	case aof == "1":
 		r.Status = statusOK
 		r.Detail = "AOF on"
-		if f := d.config["appendfsync"]; f != "" {
+		if f := n.config["appendfsync"]; f != "" {
 			r.Detail += " (appendfsync " + f + ")"
 		}
 		r.Detail += ": leases and fence counters survive a restart"
@@ -285,22 +352,22 @@ func (d *doctor) checkPersistence() checkResult {
 		r.Detail = "AOF and RDB snapshots are off: leases and fence counters vanish on restart; fencekit's time-seeded tokens still grow if the server clock does not step back"
 	case aof == "":
 		r.Status = statusUnknown
-		r.Detail = "INFO persistence: " + why(d.persErr) + "; CONFIG GET: " + why(d.configErr)
+		r.Detail = "INFO persistence: " + why(n.persErr) + "; CONFIG GET: " + why(n.configErr)
 	default:
 		r.Status = statusUnknown
-		r.Detail = "AOF off; RDB save schedule unknown (CONFIG GET save: " + why(d.configErr) + ")"
+		r.Detail = "AOF off; RDB save schedule unknown (CONFIG GET save: " + why(n.configErr) + ")"
 	}
 	return r
 }
 
-func (d *doctor) checkEviction() checkResult {
+func (n *node) checkEviction(d *doctor) checkResult {
 	r := checkResult{Name: "maxmemory-policy", Facts: map[string]string{}}
-	if d.config == nil || d.config["maxmemory-policy"] == "" {
+	if n.config == nil || n.config["maxmemory-policy"] == "" {
 		r.Status = statusUnknown
-		r.Detail = "CONFIG GET maxmemory-policy: " + why(d.configErr) + "; an allkeys-* policy would let Redis evict lock and fence keys"
+		r.Detail = "CONFIG GET maxmemory-policy: " + why(n.configErr) + "; an allkeys-* policy would let Redis evict lock and fence keys"
 		return r
 	}
-	p, maxmem := d.config["maxmemory-policy"], d.config["maxmemory"]
+	p, maxmem := n.config["maxmemory-policy"], n.config["maxmemory"]
 	r.Facts = facts("maxmemory_policy", p, "maxmemory", maxmem)
 	limit := "no maxmemory limit"
 	if maxmem != "" && maxmem != "0" {
@@ -323,21 +390,21 @@ func (d *doctor) checkEviction() checkResult {
 	return r
 }
 
-func (d *doctor) checkReplication() checkResult {
+func (n *node) checkReplication(d *doctor) checkResult {
 	r := checkResult{Name: "replication", Facts: map[string]string{}}
-	if d.repl == nil {
+	if n.repl == nil {
 		r.Status = statusUnknown
-		r.Detail = "INFO replication: " + why(d.replErr)
+		r.Detail = "INFO replication: " + why(n.replErr)
 		return r
 	}
-	role := d.repl["role"]
-	n, _ := strconv.Atoi(d.repl["connected_slaves"])
+	role := n.repl["role"]
+	replicas, _ := strconv.Atoi(n.repl["connected_slaves"])
 	minw, haveMin := -1, false
-	if d.config != nil && d.config["min-replicas-to-write"] != "" {
-		minw, _ = strconv.Atoi(d.config["min-replicas-to-write"])
+	if n.config != nil && n.config["min-replicas-to-write"] != "" {
+		minw, _ = strconv.Atoi(n.config["min-replicas-to-write"])
 		haveMin = true
 	}
-	r.Facts = facts("role", role, "connected_replicas", strconv.Itoa(n))
+	r.Facts = facts("role", role, "connected_replicas", strconv.Itoa(replicas))
 	if haveMin {
 		r.Facts["min_replicas_to_write"] = strconv.Itoa(minw)
 	}
@@ -345,21 +412,21 @@ func (d *doctor) checkReplication() checkResult {
 	case role != "master":
 		r.Status = statusFail
 		r.Detail = "connected to a " + role + ": fencekit's scripts write and will be refused (READONLY); connect to the primary"
-	case haveMin && minw > n:
+	case haveMin && minw > replicas:
 		r.Status = statusFail
-		r.Detail = fmt.Sprintf("min-replicas-to-write %d but %d replica(s) connected: the server refuses writes (NOREPLICAS)", minw, n)
-	case n == 0:
+		r.Detail = fmt.Sprintf("min-replicas-to-write %d but %d replica(s) connected: the server refuses writes (NOREPLICAS)", minw, replicas)
+	case replicas == 0:
 		r.Status = statusOK
 		r.Detail = "no replicas: nothing to fail over to (and nothing that could lose a grant in a failover)"
 	case haveMin && minw > 0:
 		r.Status = statusOK
-		r.Detail = fmt.Sprintf("%d replica(s), min-replicas-to-write %d", n, minw)
+		r.Detail = fmt.Sprintf("%d replica(s), min-replicas-to-write %d", replicas, minw)
 	case haveMin:
 		r.Status = statusWarn
-		r.Detail = fmt.Sprintf("%d replica(s), min-replicas-to-write 0: a failover can lose the latest grants; set lock Options.MinReplicas (WAIT) for grants that must survive one", n)
+		r.Detail = fmt.Sprintf("%d replica(s), min-replicas-to-write 0: a failover can lose the latest grants; set lock Options.MinReplicas (WAIT) for grants that must survive one", replicas)
 	default:
 		r.Status = statusUnknown
-		r.Detail = fmt.Sprintf("%d replica(s); min-replicas-to-write unknown (CONFIG GET: %s)", n, why(d.configErr))
+		r.Detail = fmt.Sprintf("%d replica(s); min-replicas-to-write unknown (CONFIG GET: %s)", replicas, why(n.configErr))
 	}
 	return r
 }
