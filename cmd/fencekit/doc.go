@@ -43,7 +43,10 @@
 // min-replicas-to-write, client-side caching, the vector search backend
 // the memory package would use, the clock offset between this machine and
 // the server, and the round-trip latency. A check whose command the server
-// lacks or the ACL denies reports unknown instead of failing.
+// lacks or the ACL denies reports unknown instead of failing. On a cluster
+// the configuration checks run on every master and report the worst,
+// naming how many masters it concerns. docs/ACL.md lists the ACL the CLI
+// needs (and a read-only viewer variant).
 //
 // # Connection and output
 //
