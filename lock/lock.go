@@ -33,6 +33,7 @@ type Lock struct {
 
 	mu       sync.Mutex
 	deadline time.Time // end of the lease by the local monotonic clock
+	granted  time.Time // when the grant was sent for, by the local clock
 	err      error     // nil while held
 	done     chan struct{}
 	ctx      context.Context
@@ -56,6 +57,7 @@ func (l *Locker) newLock(name string, k keys.Lock, holder string, token fencing.
 		tokStr:     tokStr,
 		acquiredAt: at,
 		deadline:   base.Add(ttl - ttl/100),
+		granted:    base,
 	}
 	if l.opts.AutoRefresh || l.opts.OnLost != nil {
 		lk.mu.Lock()
@@ -213,6 +215,7 @@ func (lk *Lock) lose(err error) {
 		close(lk.stopDog)
 	}
 	lk.mu.Unlock()
+	lk.locker.observeEnd(lk, err)
 	if cb := lk.locker.opts.OnLost; cb != nil && err != ErrReleased {
 		cb(lk, err)
 	}
@@ -237,10 +240,20 @@ func (lk *Lock) extend(base time.Time, ttl time.Duration) {
 // (CauseGone or CauseTaken). Transport and context errors leave the lease as
 // it was; with MinReplicas, too few acknowledgements return
 // [ErrNotReplicated] (the lease was extended on the primary).
-func (lk *Lock) Refresh(ctx context.Context) error {
+func (lk *Lock) Refresh(ctx context.Context) (err error) {
 	if err := lk.Err(); err != nil {
 		return err
 	}
+	ctx, sp := lk.locker.obs.Start(ctx, opRefresh, lk.name, lk.token)
+	defer sp.End(&err)
+	err = lk.refresh(ctx)
+	if err != nil && !errors.Is(err, ErrLockLost) && !errors.Is(err, ErrReleased) {
+		lk.locker.observeRefreshFailure(ctx, lk, err)
+	}
+	return err
+}
+
+func (lk *Lock) refresh(ctx context.Context) error {
 	l := lk.locker
 	keyv := [1]string{lk.keys.Lock}
 	argv := [3]string{lk.holder, lk.tokStr, l.ttlArg}
@@ -350,7 +363,7 @@ func (lk *Lock) watchdog() {
 // before (by the holder's clock, or because Redis no longer named this
 // holder); the lock of another holder is never touched. A transport or
 // context error is returned as is and the next call tries again.
-func (lk *Lock) Release(ctx context.Context) error {
+func (lk *Lock) Release(ctx context.Context) (err error) {
 	if lk == nil {
 		return nil
 	}
@@ -361,6 +374,8 @@ func (lk *Lock) Release(ctx context.Context) error {
 		return err
 	}
 	lk.mu.Unlock()
+	ctx, sp := lk.locker.obs.Start(ctx, opRelease, lk.name, lk.token)
+	defer sp.End(&err)
 	lostBefore := lk.Err()
 	r, err := lk.locker.runRelease(ctx, &lk.keys, lk.holder, lk.tokStr)
 	if err != nil {

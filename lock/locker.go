@@ -15,6 +15,7 @@ import (
 
 	"github.com/fencekit/fencekit/fencing"
 	"github.com/fencekit/fencekit/internal/keys"
+	"github.com/fencekit/fencekit/internal/obs"
 	"github.com/fencekit/fencekit/internal/scripterr"
 	"github.com/fencekit/fencekit/scripts/lua"
 )
@@ -33,6 +34,7 @@ type Locker struct {
 	ttlArg, leaseArg, fenceTTLArg, pubArg string
 	validity                              time.Duration // lease minus drift allowance
 	nkeys                                 int           // KEYS of acquire and release: 4, or 6 with EventLog
+	obs                                   *obs.T
 
 	mu      sync.Mutex
 	waiters map[string]*waiter  // holder -> blocked Acquire call
@@ -73,6 +75,7 @@ func New(client rueidis.Client, opts Options) (*Locker, error) {
 		pubArg:       "P",
 		validity:     o.TTL - o.TTL/100,
 		nkeys:        4,
+		obs:          obs.New(o.Telemetry),
 		waiters:      make(map[string]*waiter),
 		subs:         make(map[string]*wakeSub),
 		closeCh:      make(chan struct{}),
@@ -295,6 +298,9 @@ func (l *Locker) runRelease(ctx context.Context, k *keys.Lock, holder, token str
 	if err := r.decode(arr); err != nil {
 		return r, err
 	}
+	if r.status >= 0 && r.next != "" && l.obs != nil && l.obs.Handoffs.Enabled(ctx) {
+		l.obs.Handoffs.Add(ctx, 1)
+	}
 	if r.status >= 0 && r.next != "" && l.isLocal(r.next) {
 		// The script skipped the pub/sub notice for our own waiter: hand
 		// the lock over in memory. The lease began after sent.
@@ -325,7 +331,13 @@ func (l *Locker) cleanupTimeout() time.Duration {
 // Close, and Redis or context errors otherwise. When the outcome is unknown
 // (a timeout after the script was sent), TryAcquire gives back whatever the
 // attempt may have taken before it returns.
-func (l *Locker) TryAcquire(ctx context.Context, name string) (*Lock, error) {
+func (l *Locker) TryAcquire(ctx context.Context, name string) (lk *Lock, err error) {
+	ctx, sp, start := l.startAcquire(ctx, opTryAcquire, name)
+	defer l.endAcquire(ctx, sp, start, &lk, &err)
+	return l.tryAcquire(ctx, name)
+}
+
+func (l *Locker) tryAcquire(ctx context.Context, name string) (*Lock, error) {
 	if err := keys.ValidateID(name); err != nil {
 		return nil, fmt.Errorf("lock: %w", err)
 	}

@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"github.com/fencekit/fencekit/internal/keys"
+	"github.com/fencekit/fencekit/telemetry"
 )
 
 // Defaults applied by [New] to zero fields of [Options].
@@ -80,6 +81,10 @@ type Options struct {
 	// and one XADD per transition on the server. Use the same setting in
 	// every Locker of a name. Default: off.
 	EventLog bool
+
+	// Telemetry configures spans, metrics and logs (package telemetry).
+	// Default: the global OpenTelemetry providers, no logs.
+	Telemetry telemetry.Options
 
 	// OnLost, if set, is called once when a lock is lost (its lease
 	// expired by the holder's own clock, a renewal found it gone or taken,

@@ -268,7 +268,13 @@ func (l *Locker) sleepFor(holderTTL time.Duration) time.Duration {
 // last transport error) with ctx.Err(). A waiter that gives up also gives
 // back its place in the queue, and the lock if it was handed over in the
 // meantime.
-func (l *Locker) Acquire(ctx context.Context, name string) (*Lock, error) {
+func (l *Locker) Acquire(ctx context.Context, name string) (lk *Lock, err error) {
+	ctx, sp, start := l.startAcquire(ctx, opAcquire, name)
+	defer l.endAcquire(ctx, sp, start, &lk, &err)
+	return l.acquire(ctx, name)
+}
+
+func (l *Locker) acquire(ctx context.Context, name string) (*Lock, error) {
 	if err := keys.ValidateID(name); err != nil {
 		return nil, fmt.Errorf("lock: %w", err)
 	}
