@@ -18,6 +18,8 @@ const (
 	// ProxyLatency delays every chunk, both directions, by the latency
 	// given to SetMode.
 	ProxyLatency
+	// ProxyReplyLatency delays only the server-to-client chunks.
+	ProxyReplyLatency
 	// ProxyBlackhole holds every chunk until the mode changes: requests
 	// reach the server late (after the client may have given up) or never.
 	ProxyBlackhole
@@ -205,6 +207,10 @@ func (p *Proxy) pipe(dst, src net.Conn, reply bool) {
 			switch ProxyMode(p.mode.Load()) {
 			case ProxyLatency:
 				time.Sleep(time.Duration(p.latency.Load()))
+			case ProxyReplyLatency:
+				if reply {
+					time.Sleep(time.Duration(p.latency.Load()))
+				}
 			case ProxyBlackhole:
 				p.waitPass()
 			case ProxyDropReply:

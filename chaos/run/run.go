@@ -18,13 +18,17 @@ import (
 
 	"github.com/redis/rueidis"
 
+	"github.com/fencekit/fencekit/chaos/check"
 	"github.com/fencekit/fencekit/chaos/history"
 	"github.com/fencekit/fencekit/statestore"
 )
 
 // Config configures one run: one topology in one mode.
 type Config struct {
-	Topology string // "standalone", "sentinel", "cluster" or "replicated"
+	// Topology is "standalone" (AOF always, kill -9 restarts), "amnesia"
+	// (standalone without persistence: restarts lose everything),
+	// "sentinel", "cluster" or "replicated" (the negative control of WAIT).
+	Topology string
 	// Durable makes every acquisition and every store write wait for all
 	// replicas (WAIT); only then is a write recorded ok. Fast: no WAIT.
 	Durable     bool
@@ -76,7 +80,14 @@ type Result struct {
 	Counts   map[history.Status]int
 	Local    LocalCheck
 	Incr     IncrStats
-	Elapsed  time.Duration
+	// Report is package check's verdict; CheckMode the mode it judged in
+	// (always fast on amnesia: its restarts lose acknowledged writes by
+	// design).
+	Report    *check.Report
+	CheckMode check.Mode
+	// Artifacts are the files check wrote on a violation.
+	Artifacts []string
+	Elapsed   time.Duration
 }
 
 func (c *Config) defaults() {
@@ -106,7 +117,9 @@ func (c *Config) defaults() {
 func newTopology(c *Config, base string) (Topology, error) {
 	switch c.Topology {
 	case "standalone":
-		return NewStandalone(base)
+		return NewStandalone(base, false)
+	case "amnesia":
+		return NewStandalone(base, true)
 	case "sentinel":
 		return NewSentinel(base, 2, 0)
 	case "cluster":
@@ -279,6 +292,25 @@ func Run(ctx context.Context, cfg Config) (res *Result, err error) {
 	res.Incr = incrStats(ops)
 	if err := writeOps(filepath.Join(dir, "history.jsonl"), ops); err != nil {
 		return nil, err
+	}
+	res.CheckMode = check.Fast
+	if cfg.Durable && cfg.Topology != "amnesia" {
+		res.CheckMode = check.Durable
+	}
+	var checked []history.Op
+	for _, op := range ops {
+		if op.Kind != "incr" {
+			checked = append(checked, op)
+		}
+	}
+	fmt.Fprintf(cfg.Log, "%s: checking %d ops\n", name, len(checked))
+	if res.Report, err = check.Check(checked, check.Config{Mode: res.CheckMode}); err != nil {
+		return nil, err
+	}
+	if len(res.MustBeZero()) > 0 {
+		if res.Artifacts, err = res.Report.WriteArtifacts(dir); err != nil {
+			return nil, err
+		}
 	}
 	res.Elapsed = time.Since(began)
 	return res, nil

@@ -61,10 +61,12 @@ type Topology interface {
 
 // Fault kinds injected on servers and on the link.
 const (
-	FaultRestart        = "redis-restart-nopersist"
+	FaultRestart        = "redis-kill9-restart"
+	FaultRestartAmnesia = "redis-restart-nopersist"
 	FaultProxyLatency   = "proxy-latency"
 	FaultProxyBlackhole = "proxy-blackhole"
 	FaultProxyReset     = "proxy-reset"
+	FaultProxyDropReply = "proxy-dropreply"
 	FaultSentinelFO     = "sentinel-failover"
 	FaultPrimaryKill    = "primary-kill9"
 	FaultClusterFO      = "cluster-failover"
@@ -86,21 +88,32 @@ func dataLines(extra ...string) func(int, string) []string {
 
 // ---------------------------------------------------------------- standalone
 
-// Standalone is one redis-server without persistence behind a [Proxy].
+// Standalone is one redis-server behind a [Proxy]. With persistence
+// (AOF, appendfsync always) its fault is kill -9 and a restart that keeps
+// every acknowledged write; without (the "amnesia" topology) a restart
+// loses everything, fence counters included.
 type Standalone struct {
-	dir   string
-	srv   *node
-	Proxy *Proxy
+	dir     string
+	srv     *node
+	Proxy   *Proxy
+	amnesia bool
 }
 
-// NewStandalone starts the server and the proxy in a new directory under base.
-func NewStandalone(base string) (*Standalone, error) {
+// NewStandalone starts the server and the proxy in a new directory under
+// base; amnesia runs it without persistence.
+func NewStandalone(base string, amnesia bool) (*Standalone, error) {
 	dir, err := os.MkdirTemp(base, "standalone-")
 	if err != nil {
 		return nil, err
 	}
-	t := &Standalone{dir: dir}
-	if t.srv, err = newNode(dir, false, false, dataLines()); err != nil {
+	t := &Standalone{dir: dir, amnesia: amnesia}
+	lines := dataLines()
+	if !amnesia {
+		lines = func(int, string) []string {
+			return []string{`save ""`, "appendonly yes", "appendfsync always"}
+		}
+	}
+	if t.srv, err = newNode(dir, false, false, lines); err != nil {
 		t.Close()
 		return nil, err
 	}
@@ -111,13 +124,22 @@ func NewStandalone(base string) (*Standalone, error) {
 	return t, nil
 }
 
-func (t *Standalone) Name() string { return "standalone" }
+func (t *Standalone) Name() string {
+	if t.amnesia {
+		return "amnesia"
+	}
+	return "standalone"
+}
 func (t *Standalone) Spec() ClientSpec {
 	return ClientSpec{Kind: "standalone", Addrs: []string{t.Proxy.Addr()}}
 }
 func (t *Standalone) Replicas() int { return 0 }
 func (t *Standalone) Faults() []string {
-	return []string{FaultRestart, FaultProxyLatency, FaultProxyBlackhole, FaultProxyReset}
+	r := FaultRestart
+	if t.amnesia {
+		r = FaultRestartAmnesia
+	}
+	return []string{r, FaultProxyLatency, FaultProxyBlackhole, FaultProxyReset, FaultProxyDropReply}
 }
 func (t *Standalone) Healthy() error {
 	t.Proxy.SetMode(ProxyPass, 0)
@@ -127,7 +149,10 @@ func (t *Standalone) Healthy() error {
 
 func (t *Standalone) Inject(kind string, rng *rand.Rand, start func()) (string, error) {
 	switch kind {
-	case FaultRestart:
+	case FaultRestart, FaultRestartAmnesia:
+		if (kind == FaultRestartAmnesia) != t.amnesia {
+			return "", fmt.Errorf("run: %s: fault %q needs the other persistence setting", t.Name(), kind)
+		}
 		start()
 		t.srv.kill9()
 		time.Sleep(time.Duration(100+rng.IntN(400)) * time.Millisecond)
@@ -148,6 +173,14 @@ func (t *Standalone) Inject(kind string, rng *rand.Rand, start func()) (string, 
 	case FaultProxyReset:
 		start()
 		t.Proxy.Reset()
+		return "proxy", nil
+	case FaultProxyDropReply:
+		// Requests reach the server, replies are dropped and the
+		// connections reset, for a short while.
+		start()
+		t.Proxy.SetMode(ProxyDropReply, 0)
+		time.Sleep(time.Duration(20+rng.IntN(80)) * time.Millisecond)
+		t.Proxy.SetMode(ProxyPass, 0)
 		return "proxy", nil
 	}
 	return "", fmt.Errorf("run: standalone: unknown fault %q", kind)

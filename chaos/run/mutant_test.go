@@ -1,0 +1,105 @@
+package run
+
+import (
+	"context"
+	"fmt"
+	"os"
+	"os/exec"
+	"sync"
+	"testing"
+	"time"
+)
+
+// scenario is one fault scenario of the negative controls: a short run
+// with one kind of fault, the mutant that fault should expose, and the
+// measure that must be positive with the mutant and zero without.
+type scenario struct {
+	mutant  string
+	cfg     Config
+	measure func(*Result) int
+	what    string
+}
+
+func scenarios() []scenario {
+	base := func(top string, durable bool, faults ...string) Config {
+		return Config{Topology: top, Durable: durable, Duration: 2500 * time.Millisecond,
+			Executors: 3, Workers: 3, Sessions: 4, TTL: 300 * time.Millisecond,
+			OpTimeout: 500 * time.Millisecond, FaultGap: 500 * time.Millisecond, Faults: faults}
+	}
+	promote := base("replicated", true, FaultPromote)
+	promote.FaultGap = 3 * time.Second // one failover, about 1.5-3 s in
+	promote.Duration = 4 * time.Second
+	promote.OpTimeout = time.Second // WAIT may take 500 ms over the slow link
+	return []scenario{
+		{MutantNoFence, base("standalone", false, FaultExecPause),
+			func(r *Result) int { return r.Local.StaleAccepted }, "C2 stale writes accepted"},
+		{MutantIncrToken, base("amnesia", false, FaultRestartAmnesia),
+			func(r *Result) int { return r.Local.OrderViolations + r.Local.DupTokens }, "C1 token order violations"},
+		{MutantNoWait, promote,
+			func(r *Result) int { return r.Local.VersionRegressions + r.Local.FinalBehind + r.Local.LostAppends }, "C3 lost acknowledged writes"},
+		{MutantRetryAppend, base("standalone", false, FaultProxyDropReply),
+			func(r *Result) int { return r.Local.DupAppends }, "duplicate stream appends"},
+	}
+}
+
+// TestMutantsCaught runs every negative control with 10 seeds and the
+// un-mutated system through the same scenarios: each mutant must be caught
+// in at least 9 of 10 runs, the un-mutated system never.
+func TestMutantsCaught(t *testing.T) {
+	if _, err := exec.LookPath("redis-server"); err != nil {
+		if os.Getenv("FENCEKIT_REQUIRE_REDIS") == "1" {
+			t.Fatalf("redis-server: %v", err)
+		}
+		t.Skipf("redis-server: %v", err)
+	}
+	const seeds = 10
+	out := t.TempDir()
+	for _, sc := range scenarios() {
+		t.Run(sc.mutant, func(t *testing.T) {
+			var mu sync.Mutex
+			caught, clean := 0, 0
+			var failures []string
+			sem := make(chan struct{}, 2)
+			var wg sync.WaitGroup
+			for seed := uint64(1); seed <= seeds; seed++ {
+				for _, mutant := range []string{sc.mutant, ""} {
+					wg.Add(1)
+					sem <- struct{}{}
+					go func() {
+						defer wg.Done()
+						defer func() { <-sem }()
+						cfg := sc.cfg
+						cfg.Seed, cfg.Mutant, cfg.Out, cfg.Executable = seed, mutant, out, executorBin
+						res, err := Run(context.Background(), cfg)
+						mu.Lock()
+						defer mu.Unlock()
+						if err != nil {
+							failures = append(failures, fmt.Sprintf("seed %d mutant %q: %v", seed, mutant, err))
+							return
+						}
+						n := sc.measure(res)
+						switch {
+						case mutant != "" && n > 0:
+							caught++
+						case mutant == "" && n == 0:
+							clean++
+						case mutant == "":
+							failures = append(failures, fmt.Sprintf("seed %d un-mutated: %s = %d (history %s)", seed, sc.what, n, res.Dir))
+						}
+						t.Logf("seed %d mutant %-12q ops %5d faults %2d %s = %d", seed, mutant, res.OpCount(), len(res.Faults), sc.what, n)
+					}()
+				}
+			}
+			wg.Wait()
+			for _, f := range failures {
+				t.Error(f)
+			}
+			if caught < 9 {
+				t.Errorf("mutant %s caught in %d of %d runs, want >= 9", sc.mutant, caught, seeds)
+			}
+			if clean != seeds {
+				t.Errorf("un-mutated system clean in %d of %d runs", clean, seeds)
+			}
+		})
+	}
+}
