@@ -77,13 +77,7 @@ func step(p projection, s regState, in mIn, out mOut) (bool, regState) {
 		}
 		return ok, s
 	case outUnknown:
-		// Either applied here (when it could be) or not at all; "not at
-		// all" is the linearization at the end of the history, which
-		// Return = history.Never always allows.
-		if !canApply(p, s, in) {
-			return true, s
-		}
-		return true, apply(p, s, in)
+		panic("check: step of an unknown write (use stepSet)")
 	}
 	if out.Noop {
 		return true, s
@@ -119,35 +113,109 @@ func apply(p projection, s regState, in mIn) regState {
 	return s
 }
 
+// regSet is the set of states the register may be in: a write of unknown
+// outcome forks it into "applied here" and "not applied (yet)"; the
+// following operations prune it. A set is never mutated, and holds no
+// duplicates.
+type regSet []regState
+
+func stepSet(p projection, set regSet, in mIn, out mOut) (bool, regSet) {
+	if len(set) == 1 && out.Outcome != outUnknown { // the common case
+		ok, ns := step(p, set[0], in, out)
+		switch {
+		case !ok:
+			return false, nil
+		case ns == set[0]:
+			return true, set
+		}
+		return true, regSet{ns}
+	}
+	next := make(regSet, 0, len(set)+1)
+	add := func(s regState) {
+		for _, x := range next {
+			if x == s {
+				return
+			}
+		}
+		next = append(next, s)
+	}
+	for _, s := range set {
+		if out.Outcome == outUnknown {
+			add(s)
+			if canApply(p, s, in) {
+				add(apply(p, s, in))
+			}
+			continue
+		}
+		if ok, ns := step(p, s, in, out); ok {
+			add(ns)
+		}
+	}
+	return len(next) > 0, next
+}
+
 var hashSeed = maphash.MakeSeed()
+
+func hashState(s regState) uint64 {
+	var h maphash.Hash
+	h.SetSeed(hashSeed)
+	var b [16]byte
+	binary.LittleEndian.PutUint64(b[:8], s.Tok)
+	binary.LittleEndian.PutUint64(b[8:], uint64(s.Ver))
+	h.Write(b[:])
+	h.WriteString(s.Val)
+	h.WriteByte(0)
+	h.WriteString(s.St)
+	return h.Sum64()
+}
+
+func describeState(p projection, s regState) string {
+	if p == fenced {
+		return fmt.Sprintf("tok=%d v=%d val=%q", s.Tok, s.Ver, s.Val)
+	}
+	return fmt.Sprintf("v=%d status=%q", s.Ver, s.St)
+}
 
 func newModel(p projection) porcupine.Model {
 	return porcupine.Model{
-		Init: func() any { return regState{} },
+		Init: func() any { return regSet{{}} },
 		Step: func(st, in, out any) (bool, any) {
-			return step(p, st.(regState), in.(mIn), out.(mOut))
+			return stepSet(p, st.(regSet), in.(mIn), out.(mOut))
 		},
-		Equal: func(a, b any) bool { return a.(regState) == b.(regState) },
+		Equal: func(a, b any) bool {
+			x, y := a.(regSet), b.(regSet)
+			if len(x) != len(y) {
+				return false
+			}
+		outer:
+			for _, s := range x {
+				for _, t := range y {
+					if s == t {
+						continue outer
+					}
+				}
+				return false
+			}
+			return true
+		},
 		Hash: func(st any) uint64 {
-			s := st.(regState)
-			var h maphash.Hash
-			h.SetSeed(hashSeed)
-			var b [16]byte
-			binary.LittleEndian.PutUint64(b[:8], s.Tok)
-			binary.LittleEndian.PutUint64(b[8:], uint64(s.Ver))
-			h.Write(b[:])
-			h.WriteString(s.Val)
-			h.WriteByte(0)
-			h.WriteString(s.St)
-			return h.Sum64()
+			var h uint64
+			for _, s := range st.(regSet) {
+				h ^= hashState(s)
+			}
+			return h
 		},
 		DescribeOperation: func(in, out any) string { return describeOp(p, in.(mIn), out.(mOut)) },
 		DescribeState: func(st any) string {
-			s := st.(regState)
-			if p == fenced {
-				return fmt.Sprintf("tok=%d v=%d val=%q", s.Tok, s.Ver, s.Val)
+			set := st.(regSet)
+			if len(set) == 1 {
+				return describeState(p, set[0])
 			}
-			return fmt.Sprintf("v=%d status=%q", s.Ver, s.St)
+			parts := make([]string, len(set))
+			for i, s := range set {
+				parts[i] = describeState(p, s)
+			}
+			return "{" + strings.Join(parts, " | ") + "}"
 		},
 		DescribeOperationMetadata: func(m any) string {
 			if m == nil {

@@ -91,6 +91,12 @@ var simStatuses = []string{"pending", "running", "done"}
 
 // gen returns a legal history (with its final ops) under cfg.
 func gen(cfg simConfig) []history.Op {
+	ops, _ := genSim(cfg)
+	return ops
+}
+
+// genSim is gen that also returns the simulation (for its bypassed op).
+func genSim(cfg simConfig) ([]history.Op, *sim) {
 	s := &sim{cfg: cfg, rng: rand.New(rand.NewPCG(cfg.Seed, 7)), t: 1000}
 	pid := 0
 	for i := 0; i < cfg.Sessions; i++ {
@@ -128,7 +134,7 @@ func gen(cfg simConfig) []history.Op {
 		}
 		out = append(out, op)
 	}
-	return out
+	return out, s
 }
 
 func (s *sim) tick(start bool) {

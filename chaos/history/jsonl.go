@@ -109,15 +109,16 @@ func ReadFiles(paths ...string) (ops []Op, truncated int, err error) {
 // Merge returns the ops of every history in one slice ordered by Call, then
 // Return, then Process and Seq (a stable, deterministic order).
 func Merge(hs ...[]Op) []Op {
-	n := 0
-	for _, h := range hs {
-		n += len(h)
+	type ref struct{ h, i int }
+	var refs []ref
+	for h := range hs {
+		for i := range hs[h] {
+			refs = append(refs, ref{h, i})
+		}
 	}
-	out := make([]Op, 0, n)
-	for _, h := range hs {
-		out = append(out, h...)
-	}
-	slices.SortStableFunc(out, func(a, b Op) int {
+	// Sort references, not the (large) ops; ties keep the input order.
+	slices.SortFunc(refs, func(x, y ref) int {
+		a, b := &hs[x.h][x.i], &hs[y.h][y.i]
 		switch {
 		case a.Call != b.Call:
 			return cmp64(a.Call, b.Call)
@@ -125,10 +126,17 @@ func Merge(hs ...[]Op) []Op {
 			return cmp64(a.Return, b.Return)
 		case a.Process != b.Process:
 			return a.Process - b.Process
-		default:
+		case a.Seq != b.Seq:
 			return cmp64(a.Seq, b.Seq)
+		case x.h != y.h:
+			return x.h - y.h
 		}
+		return x.i - y.i
 	})
+	out := make([]Op, len(refs))
+	for k, r := range refs {
+		out[k] = hs[r.h][r.i]
+	}
 	return out
 }
 
