@@ -371,3 +371,21 @@ func TestWriteArtifacts(t *testing.T) {
 		t.Fatalf("history slice: %d ops, %v", len(ops), err)
 	}
 }
+
+// The INCR baseline: tokens checked outside the session workload.
+func TestTokensHelper(t *testing.T) {
+	var ops []history.Op
+	for i, v := range []uint64{1, 2, 3, 2, 4} {
+		ops = append(ops, history.Op{Session: "incr", Kind: "incr", Token: v, Status: ok, Call: int64(10 * i), Return: int64(10*i + 5)})
+	}
+	res, err := Tokens(ops, "incr", Config{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !res.Fails || res.Counts["duplicates"] != 1 || res.Counts["order_violations"] != 1 || res.Examined != 5 {
+		t.Fatalf("%+v", res)
+	}
+	if _, err := Tokens(ops, "incr", Config{Parallel: -1}); !errors.Is(err, ErrInvalidConfig) {
+		t.Fatalf("bad config: %v", err)
+	}
+}

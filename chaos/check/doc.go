@@ -40,14 +40,27 @@
 //     the states the register went through before they returned instead of
 //     real time, and counted (stale_reads).
 //
+// Unknown writes are matched to the events no ok write owns, by token and
+// kind. One that is the only candidate of the only such event of its token
+// and kind is pinned: modelled as acknowledged at that event's version
+// (unknown_pinned). With a complete log (it starts at version 1), one that
+// matches no event did not take effect on the surviving store: it is left
+// out of the models (unknown_absent). Any other stays indeterminate: it
+// forks the model state into "applied here" and "not applied", with Return
+// at the end of the history, as porcupine's convention for indeterminate
+// operations asks.
+//
 // In the durable mode a lost write stays an acknowledged write in the
-// models (and fails C3). In the fast mode the models treat it as
-// indeterminate (unknown, Return = end of history): acknowledged writes may
-// vanish with their slot in a failover, and that is C3's business, not a
-// fencing violation. C2 counts them (reclassified_unknown). This is sound
-// for C2 because the log itself is checked directly: every write the
-// surviving store accepted is in it, in order, and a lower token accepted
-// after a higher one is a violation whether or not the client saw it.
+// models (and fails C3). In the fast mode it is left out of the models
+// (lost_left_out): an acknowledged write may vanish with its slot in a
+// failover, and that is C3's business, not a fencing violation. Leaving it
+// out is what "indeterminate" resolves to here: the log proves it did not
+// take effect on the surviving store (it is not at the version it reported,
+// and one write has one version). This is sound for C2 because the log
+// itself is checked directly: every write the surviving store accepted is
+// in it, in order, and a lower token accepted after a higher one is a
+// violation whether or not any client saw it; what the fast mode gives up
+// is only the check of writes the surviving store never had.
 //
 // # C1 tokens
 //
@@ -77,9 +90,8 @@
 //     the token, the version and (save) the value. A refused write leaves
 //     the state as it is and is always legal (a refusal is always safe),
 //     except that a cas refused with a conflict reports the version it saw,
-//     which must be the state's. An unknown write is applied where it can be
-//     or not at all (its Return is the end of the history). A load must see
-//     the state. A promote that wrote nothing changes nothing. Check uses
+//     which must be the state's. An unknown write forks the state (applied
+//     where it could be, or not). A load must see the state. A promote that wrote nothing changes nothing. Check uses
 //     CheckOperationsTimeout; Unknown (out of time) fails like Illegal.
 //
 // It proves that no stale executor's write was accepted over a newer one by
