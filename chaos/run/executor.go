@@ -293,7 +293,7 @@ func (e *executor) round(ctx context.Context, rng *rand.Rand) {
 		return nil
 	})
 
-	op = history.Op{Process: p, Session: s, Kind: "load", Token: t}
+	op = history.Op{Process: p, Session: s, Kind: "load"}
 	_ = e.call(ctx, &op, func(ctx context.Context) error {
 		st, err := e.store.Load(ctx, s)
 		if err != nil {

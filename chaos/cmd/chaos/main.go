@@ -2,7 +2,8 @@
 // the fencekit packages against Redis topologies on loopback while a
 // nemesis injects faults; the merged histories are checked.
 //
-//	go run ./cmd/chaos -profile short -topology standalone,sentinel,cluster -mode durable -seed 1 -out /tmp/chaos
+//	go run ./cmd/chaos -profile short -topology standalone,amnesia,sentinel,cluster -mode durable -seed 1 -out /tmp/chaos
+//	go run ./cmd/chaos -profile short -topology sentinel -mode fast -seed 1 -out /tmp/chaos
 //
 // It exits 1 when a checker finds a violation the mode says must be zero,
 // 2 on a setup error.
@@ -30,16 +31,16 @@ type profile struct {
 }
 
 var profiles = map[string]profile{
-	"short": {dur: map[string]time.Duration{"standalone": 35 * time.Second, "sentinel": 45 * time.Second, "cluster": 45 * time.Second},
+	"short": {dur: map[string]time.Duration{"standalone": 35 * time.Second, "amnesia": 15 * time.Second, "sentinel": 45 * time.Second, "cluster": 45 * time.Second},
 		executors: 4, workers: 4, sessions: 16, gap: 1200 * time.Millisecond},
-	"long": {dur: map[string]time.Duration{"standalone": 12 * time.Minute, "sentinel": 14 * time.Minute, "cluster": 14 * time.Minute},
-		executors: 4, workers: 6, sessions: 96, gap: 900 * time.Millisecond},
+	"long": {dur: map[string]time.Duration{"standalone": 9 * time.Minute, "amnesia": 3 * time.Minute, "sentinel": 10 * time.Minute, "cluster": 10 * time.Minute},
+		executors: 4, workers: 6, sessions: 96, gap: 600 * time.Millisecond},
 }
 
 func main() {
 	run.MaybeExecutor()
 	prof := flag.String("profile", "short", "short (CI) or long")
-	tops := flag.String("topology", "standalone,sentinel,cluster", "comma-separated topologies")
+	tops := flag.String("topology", "standalone,amnesia,sentinel,cluster", "comma-separated topologies: standalone (AOF, kill -9 restarts), amnesia (restarts without persistence), sentinel, cluster")
 	modes := flag.String("mode", "durable", "fast, durable, or both comma-separated")
 	seed := flag.Uint64("seed", 1, "seed of the workload and the fault schedule")
 	out := flag.String("out", "", "directory for histories and reports (default: a new temp dir)")
