@@ -91,7 +91,9 @@
 //     the state as it is and is always legal (a refusal is always safe),
 //     except that a cas refused with a conflict reports the version it saw,
 //     which must be the state's. An unknown write forks the state (applied
-//     where it could be, or not). A load must see the state. A promote that wrote nothing changes nothing. Check uses
+//     where it could be, or not). A load must see the state (a load that
+//     found no session, Version 0, only that the version is 0). A promote
+//     that wrote nothing changes nothing. Check uses
 //     CheckOperationsTimeout; Unknown (out of time) fails like Illegal.
 //
 // It proves that no stale executor's write was accepted over a newer one by
@@ -103,8 +105,11 @@
 //
 // Every ok save, cas, stage, promote (that wrote) and checkpoint is vouched
 // for by the final log (lost_<kind>), and every ok append is in the final
-// stream (lost_append). Lost writes are attributed to the fault whose
-// window holds their acknowledgement, else the next fault (ByFault). Fails
+// stream (lost_append). Lost writes are attributed (ByFault) to the
+// first fault that can lose data — its name contains "restart",
+// "failover", "kill9", "kill-9", "takeover", "flush" or "rollback" — whose
+// window holds the acknowledgement or that began after it; without one, to
+// the fault whose window holds it, else the next fault. Fails
 // the run in the durable mode; counted in the fast mode. A write is never
 // superseded in the log (it only grows), so no write is excused, but only
 // the log's window is checked (below_horizon).

@@ -31,7 +31,7 @@ type sess struct {
 	cpEvent      map[string]*history.FinalEvent
 	cpSeq        map[string]int64 // checkpoint id -> seq (list, else event)
 	claimedBy    map[int64]int    // version -> index of the ok op that owns its event
-	unknownMin   map[uint64]int64 // token -> earliest Call of an unknown write with it
+	unknownMin   map[uint64]int64 // token -> earliest Call of an unknown write (or a lost one of no known version) with it
 	lostAt       map[[2]int64]int64
 	anyUnvouched int64   // earliest Call of an unknown or lost write (0: none)
 	ackedAfter   []int64 // [v-firstVer]: earliest Return of an owned event above v
@@ -274,7 +274,8 @@ func (s *sess) classify() {
 			continue
 		}
 		switch {
-		case op.Status == history.Unknown:
+		case op.Status == history.Unknown, s.ann[i].lost && s.ann[i].ver == 0:
+			// (A lost checkpoint reports no version: any version will do.)
 			if m, ok := s.unknownMin[op.Token]; !ok || op.Call < m {
 				s.unknownMin[op.Token] = op.Call
 			}

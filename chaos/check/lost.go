@@ -3,6 +3,7 @@ package check
 import (
 	"fmt"
 	"sort"
+	"strings"
 
 	"github.com/fencekit/fencekit/chaos/history"
 )
@@ -44,22 +45,40 @@ func lostWrite(in *input, res *Result, key string, v Violation) {
 	res.ByFault[faultOf(in.faults, v.Ops[0].Return)]++
 }
 
-// faultOf names the fault a write acknowledged at t was lost to: the one
-// whose window [Call, Return] holds t, else the first that began after t,
-// else the last before t; "none" without faults.
+// lossy names the faults that can lose acknowledged data.
+var lossy = []string{"restart", "failover", "kill9", "kill-9", "takeover", "flush", "rollback"}
+
+func isLossy(name string) bool {
+	name = strings.ToLower(name)
+	for _, l := range lossy {
+		if strings.Contains(name, l) {
+			return true
+		}
+	}
+	return false
+}
+
+// faultOf names the fault a write acknowledged at t was lost to (see the
+// package doc, C3); "none" without faults.
 func faultOf(faults []history.Op, t int64) string {
 	if len(faults) == 0 {
 		return "none"
 	}
-	// faults are sorted by Call; the first that began after t:
+	// faults are sorted by Call; j is the first that began after t.
 	j := sort.Search(len(faults), func(i int) bool { return faults[i].Call > t })
-	for i := j - 1; i >= 0 && i >= j-8; i-- { // windows rarely overlap much
+	first := j // the earliest fault whose window holds t, else j
+	for i := j - 1; i >= 0 && i >= j-64; i-- {
 		if faults[i].Return >= t {
+			first = i
+		}
+	}
+	for i := first; i < len(faults); i++ {
+		if (i >= j || faults[i].Return >= t) && isLossy(faults[i].In) {
 			return faults[i].In
 		}
 	}
-	if j < len(faults) {
-		return faults[j].In
+	if first < len(faults) {
+		return faults[first].In
 	}
 	return faults[len(faults)-1].In
 }
