@@ -389,3 +389,48 @@ func TestTokensHelper(t *testing.T) {
 		t.Fatalf("bad config: %v", err)
 	}
 }
+
+// Redis restarted without persistence: the session and its log are gone,
+// versions start again at 1 (the amnesia topology, fast mode).
+func TestRestartWithoutPersistence(t *testing.T) {
+	h := newHB().acquire(1, 100, 0, 5).
+		save(1, 100, "a", "running", 1, ok, 10, 20).
+		save(1, 100, "b", "running", 2, ok, 30, 40).
+		nemesis("redis-restart-nopersist", 50, 60).
+		acquire(2, 200, 70, 80).
+		// Load of a missing session: the runner leaves the holder's token.
+		load(2, 200, "", "", 0, 85, 90).
+		save(2, 200, "c", "running", 1, ok, 100, 110).
+		load(2, 200, "c", "running", 1, 120, 130)
+	ops := h.final(t, "c", "running", history.Final{}, ev(1, 200, "created", "status", "running"))
+	r := mustCheck(t, ops, Fast)
+	wantPass(t, r)
+	if r.C3.Violations != 2 || r.C3.ByFault["redis-restart-nopersist"] != 2 {
+		t.Fatalf("C3 %v %v", r.C3.Counts, r.C3.ByFault)
+	}
+	r = mustCheck(t, ops, Durable)
+	wantFail(t, r, r.C3, "lost_save")
+}
+
+// A read on the lost lineage of a state whose last write was a lost
+// checkpoint (which reports no version) is dirty, not a violation.
+func TestDirtyReadAfterLostCheckpoint(t *testing.T) {
+	h := newHB().acquire(1, 100, 0, 5).
+		save(1, 100, "a", "running", 1, ok, 10, 20).
+		acquire(2, 150, 25, 28).
+		save(2, 150, "x", "running", 2, ok, 30, 40).
+		checkpoint(2, 150, "cpx", ok, 45, 50).
+		load(2, 150, "x", "running", 3, 55, 60).
+		nemesis("primary-kill9", 65, 70).
+		acquire(3, 200, 80, 85).
+		save(3, 200, "c", "running", 2, ok, 90, 100).
+		checkpoint(3, 200, "cpc", ok, 105, 110).
+		load(3, 200, "c", "running", 3, 120, 130)
+	ops := h.final(t, "c", "running", history.Final{Checkpoints: []history.FinalCheckpoint{{ID: "cpc", Seq: 1, Token: 200}}},
+		ev(1, 100, "created", "status", "running"), ev(2, 200, "saved", "status", "running"), ev(3, 200, "checkpoint", "id", "cpc", "seq", "1"))
+	r := mustCheck(t, ops, Fast)
+	wantPass(t, r)
+	if r.C2.Counts["dirty_reads"] != 1 || r.C3.Counts["lost_checkpoint"] != 1 || r.C3.Counts["lost_save"] != 1 {
+		t.Fatalf("C2 %v C3 %v", r.C2.Counts, r.C3.Counts)
+	}
+}
