@@ -27,18 +27,24 @@
 //     checked and count as vouched (below_horizon).
 //   - An observation (an ok load's version, token, status and value; a
 //     refused cas's reported version and status) is vouched for when the log
-//     shows that state at that version. One that is not is dirty when a
-//     write that may have taken effect unseen explains it (an unknown write
-//     or a lost acknowledgement with the load's token, begun before the
-//     observation returned): the reader saw a state that a failover or
+//     shows that state at that version (the token of the event, the status
+//     the log's created/saved/status events left, the value where the
+//     final state has it) and it did not return before the write that made
+//     that version was called. One that is not is dirty when a write that
+//     may have taken effect unseen explains it, begun before the
+//     observation returned: for a load, an unknown write with its token, or
+//     a lost acknowledgement with its token and version (a lost checkpoint,
+//     which reports no version, with its token), and only if some save not
+//     refused wrote the value and status it saw; for a refused cas, any
+//     unknown or lost write. The reader saw a state that a failover or
 //     restart later threw away. Dirty observations are left out of the
 //     models and counted (dirty_reads); unexplained ones stay in (and fail
-//     the model).
-//   - A vouched observation is stale when the write that produced the next
-//     version had been acknowledged before the observation began (a read
-//     served by a demoted primary). Stale observations are judged against
-//     the states the register went through before they returned instead of
-//     real time, and counted (stale_reads).
+//     the model) and are counted (unexplained_reads).
+//   - A vouched observation of version v is stale when a write the log
+//     holds above v had been acknowledged before the observation began (a
+//     read served by a demoted primary). Stale observations are judged
+//     against the states the register went through before they returned
+//     instead of real time, and counted (stale_reads).
 //
 // Unknown writes are matched to the events no ok write owns, by token and
 // kind. One that is the only candidate of the only such event of its token
@@ -81,9 +87,10 @@
 //     decreasing along versions (token_regressions: the store accepted a
 //     token below one it had accepted), the state's version and token equal
 //     to the newest event (state_mismatch), and every event explained by a
-//     recorded write — owned by an ok write, or matched by token and type to
-//     a distinct unknown or lost write (unexplained_events: a write nobody
-//     recorded, or a refused write that took effect).
+//     recorded write — owned by an ok write, or matched by token and kind to
+//     a distinct unknown write or ok write that owns no event (one that
+//     reported no version, or below the horizon) (unexplained_events: a
+//     write nobody recorded, or a refused write that took effect).
 //   - Porcupine, per session, with the fenced-register model: state (token,
 //     version, value). An ok write is legal iff its token is at least the
 //     state's, and its reported version is the state's plus one; it sets
