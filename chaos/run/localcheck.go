@@ -3,6 +3,7 @@ package run
 import (
 	"sort"
 
+	"github.com/fencekit/fencekit/chaos/check"
 	"github.com/fencekit/fencekit/chaos/history"
 )
 
@@ -26,7 +27,7 @@ type LocalCheck struct {
 	DupAppends int
 }
 
-// IncrStats is the same C1 count for the plain INCR baseline.
+// IncrStats is C1 (package check's Tokens) on the plain INCR baseline.
 type IncrStats struct {
 	Acked                      int
 	DupTokens, OrderViolations int
@@ -157,15 +158,21 @@ func belowEarlier(xs, ys []tokOp, strict bool) int {
 	return n
 }
 
-func incrStats(ops []history.Op) IncrStats {
+// incrStats runs package check's C1 token checks on the INCR baseline.
+func incrStats(ops []history.Op) (IncrStats, error) {
 	var s IncrStats
-	var t []tokOp
 	for _, op := range ops {
 		if op.Kind == "incr" && op.Status == history.OK {
-			t = append(t, tokOp{op.Call, op.Return, op.Token})
+			s.Acked++
 		}
 	}
-	s.Acked = len(t)
-	s.DupTokens, s.OrderViolations = orderCheck(t)
-	return s
+	if s.Acked == 0 {
+		return s, nil
+	}
+	r, err := check.Tokens(ops, "incr", check.Config{})
+	if err != nil {
+		return s, err
+	}
+	s.DupTokens, s.OrderViolations = r.Counts["duplicates"], r.Counts["order_violations"]
+	return s, nil
 }

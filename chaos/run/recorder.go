@@ -8,6 +8,7 @@ import (
 	"net"
 	"os"
 	"path/filepath"
+	"strings"
 	"sync/atomic"
 	"syscall"
 
@@ -87,6 +88,12 @@ func classify(err error) (history.Status, string) {
 		return history.Unknown, history.ErrTimeout
 	}
 	var re *rueidis.RedisError
+	if errors.As(err, &re) && strings.HasPrefix(re.Error(), "UNBLOCKED") {
+		// The WAIT after a write was cut short by a failover (the lock's
+		// MinReplicas path returns it as the acquire's error): the write
+		// itself ran.
+		return history.Unknown, "not_replicated"
+	}
 	if errors.As(err, &re) {
 		// An error reply: the command (or script, which checks everything
 		// before its first write) did not apply.

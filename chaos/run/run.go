@@ -289,7 +289,9 @@ func Run(ctx context.Context, cfg Config) (res *Result, err error) {
 		}
 	}
 	res.Local = localCheck(ops)
-	res.Incr = incrStats(ops)
+	if res.Incr, err = incrStats(ops); err != nil {
+		return nil, err
+	}
 	if err := writeOps(filepath.Join(dir, "history.jsonl"), ops); err != nil {
 		return nil, err
 	}

@@ -135,11 +135,11 @@ func (t *Standalone) Spec() ClientSpec {
 }
 func (t *Standalone) Replicas() int { return 0 }
 func (t *Standalone) Faults() []string {
-	r := FaultRestart
 	if t.amnesia {
-		r = FaultRestartAmnesia
+		// The point of this topology: counters lost again and again.
+		return []string{FaultRestartAmnesia}
 	}
-	return []string{r, FaultProxyLatency, FaultProxyBlackhole, FaultProxyReset, FaultProxyDropReply}
+	return []string{FaultRestart, FaultProxyLatency, FaultProxyBlackhole, FaultProxyReset, FaultProxyDropReply}
 }
 func (t *Standalone) Healthy() error {
 	t.Proxy.SetMode(ProxyPass, 0)

@@ -2,6 +2,7 @@ package run
 
 import (
 	"context"
+	"fmt"
 	"time"
 
 	"github.com/redis/rueidis"
@@ -32,9 +33,12 @@ func (w *waitClient) Do(ctx context.Context, cmd rueidis.Completed) rueidis.Redi
 		if res.Error() != nil {
 			return nil
 		}
+		// The script ran; whatever WAIT says (fewer replicas, an error
+		// reply such as UNBLOCKED when a failover demotes the primary
+		// during the WAIT, a broken connection) leaves it unacknowledged.
 		n, err := out[1].AsInt64()
 		if err != nil {
-			werr = err
+			werr = fmt.Errorf("%w: WAIT: %v", errNotReplicated, err)
 		} else if n < w.n {
 			werr = errNotReplicated
 		}
