@@ -92,7 +92,9 @@ const saveAttempts = 3
 // Invalid ids get ErrInvalidID. In the unlikely case that the new id is
 // taken (same step and millisecond, and the same 24 random bits, three
 // times in a row) Save returns ErrExists. On every error nothing is written.
-func (s *Store) Save(ctx context.Context, id string, token fencing.Token, cp Checkpoint) (string, error) {
+func (s *Store) Save(ctx context.Context, id string, token fencing.Token, cp Checkpoint) (_ string, err error) {
+	ctx, sp := s.cfg.Obs.Start(ctx, opSave, id, token)
+	defer sp.End(&err)
 	w, err := s.begin(id, token, 6)
 	if err != nil {
 		return "", err
@@ -113,6 +115,9 @@ func (s *Store) Save(ctx context.Context, id string, token fencing.Token, cp Che
 				return "", fmt.Errorf("checkpoint: save %q: %w: %d new checkpoint ids were taken", id, statestore.ErrExists, attempt)
 			}
 			return "", fenced.Error("checkpoint", "save", id, err)
+		}
+		if o := s.cfg.Obs; o != nil && o.CpSize.Enabled(ctx) {
+			o.CpSize.Record(ctx, int64(len(cp.State)+len(cp.Metadata)))
 		}
 		return fenced.Str(arr, 0, "cp_save.lua")
 	}
@@ -160,7 +165,9 @@ func randomHex() string {
 // Get returns checkpoint cpid of session id. It returns ErrNotFound when
 // there is no such checkpoint (or session) and ErrInvalidID for an invalid
 // session id or a cpid that is not a checkpoint id of the session.
-func (s *Store) Get(ctx context.Context, id, cpid string) (Checkpoint, error) {
+func (s *Store) Get(ctx context.Context, id, cpid string) (_ Checkpoint, err error) {
+	ctx, sp := s.cfg.Obs.Start(ctx, opGet, id, 0)
+	defer sp.End(&err)
 	k, err := s.cfg.Keys(id)
 	if err != nil {
 		return Checkpoint{}, fmt.Errorf("checkpoint: %w", err)
@@ -174,7 +181,9 @@ func (s *Store) Get(ctx context.Context, id, cpid string) (Checkpoint, error) {
 // Latest returns the checkpoint of session id saved last (the highest
 // Seq). It returns ErrNotFound when the session has none (or there is no
 // session) and ErrInvalidID for an invalid id.
-func (s *Store) Latest(ctx context.Context, id string) (Checkpoint, error) {
+func (s *Store) Latest(ctx context.Context, id string) (_ Checkpoint, err error) {
+	ctx, sp := s.cfg.Obs.Start(ctx, opLatest, id, 0)
+	defer sp.End(&err)
 	k, err := s.cfg.Keys(id)
 	if err != nil {
 		return Checkpoint{}, fmt.Errorf("checkpoint: %w", err)
@@ -217,7 +226,9 @@ func (s *Store) get(ctx context.Context, op, id string, keys []string, cpid stri
 // ErrInvalidID for an invalid session id or a cpid that is not a
 // checkpoint id of the session; see Save for the fencing errors. On every
 // error nothing is written.
-func (s *Store) Restore(ctx context.Context, id string, token fencing.Token, cpid string) (int64, error) {
+func (s *Store) Restore(ctx context.Context, id string, token fencing.Token, cpid string) (_ int64, err error) {
+	ctx, sp := s.cfg.Obs.Start(ctx, opRestore, id, token)
+	defer sp.End(&err)
 	w, err := s.begin(id, token, 1)
 	if err != nil {
 		return 0, err
@@ -245,7 +256,9 @@ func (s *Store) Restore(ctx context.Context, id string, token fencing.Token, cpi
 // nothing to delete it writes nothing and the version stays. A negative
 // keepLast gets ErrInvalidArgument and no session ErrNotFound; see Save for
 // the fencing errors.
-func (s *Store) Prune(ctx context.Context, id string, token fencing.Token, keepLast int) (int, error) {
+func (s *Store) Prune(ctx context.Context, id string, token fencing.Token, keepLast int) (_ int, err error) {
+	ctx, sp := s.cfg.Obs.Start(ctx, opPrune, id, token)
+	defer sp.End(&err)
 	w, err := s.begin(id, token, 1)
 	if err != nil {
 		return 0, err

@@ -40,7 +40,9 @@ type Page struct {
 //
 // Every checkpoint of the page comes with its State and Metadata, so a page
 // may be as large as limit × statestore.Options.MaxDocumentBytes.
-func (s *Store) List(ctx context.Context, id, cursor string, limit int) (Page, error) {
+func (s *Store) List(ctx context.Context, id, cursor string, limit int) (_ Page, err error) {
+	ctx, sp := s.cfg.Obs.Start(ctx, opList, id, 0)
+	defer sp.End(&err)
 	var p Page
 	k, err := s.cfg.Keys(id)
 	if err != nil {

@@ -2,6 +2,7 @@ package memory
 
 import (
 	"fmt"
+	"github.com/fencekit/fencekit/telemetry"
 	"strings"
 	"time"
 
@@ -106,6 +107,10 @@ type Options struct {
 	// even if its lease ended. Default: strict (the lock record must carry
 	// the token).
 	Relaxed bool
+
+	// Telemetry configures spans, metrics (among them the search duration
+	// by backend) and logs (the backend chosen); see package telemetry.
+	Telemetry telemetry.Options
 
 	// MaxText bounds Record.Text in bytes. Default: 64 KiB.
 	MaxText int

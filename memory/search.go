@@ -76,7 +76,14 @@ type Result struct {
 // [*ScanLimitError]. Bad input (a vector of the wrong dimension, NaN or
 // Inf, the zero vector, K outside 1..MaxK, an invalid scope) fails with the
 // matching error before anything is sent.
-func (s *Store) Search(ctx context.Context, vector []float32, o SearchOptions) ([]Result, error) {
+func (s *Store) Search(ctx context.Context, vector []float32, o SearchOptions) (_ []Result, err error) {
+	ctx, sp := s.obs.Start(ctx, opSearch, o.Scope, 0)
+	defer sp.End(&err)
+	if s.obs.SearchDur.Enabled(ctx) {
+		defer func(start time.Time) {
+			s.obs.SearchDur.Record(ctx, time.Since(start).Seconds(), s.searchAttr)
+		}(time.Now())
+	}
 	q, err := normalize(vector, s.opts.Dim)
 	if err != nil {
 		return nil, err

@@ -4,16 +4,20 @@ import (
 	"context"
 	"encoding/base64"
 	"fmt"
+	"log/slog"
 	"sort"
 	"strconv"
 	"strings"
 	"time"
 
 	"github.com/redis/rueidis"
+	"go.opentelemetry.io/otel/attribute"
+	"go.opentelemetry.io/otel/metric"
 
 	"github.com/fencekit/fencekit/fencing"
 	"github.com/fencekit/fencekit/internal/fenced"
 	"github.com/fencekit/fencekit/internal/keys"
+	"github.com/fencekit/fencekit/internal/obs"
 	"github.com/fencekit/fencekit/scripts/lua"
 )
 
@@ -28,6 +32,9 @@ type Store struct {
 	impl     backend
 	ft       *ftBackend // with BackendFT: Put creates the index
 	vq       string     // with BackendVSet: the VADD quantisation flag; else ""
+	obs      *obs.T
+	// searchAttr is the fencekit.memory.backend attribute of searches.
+	searchAttr metric.MeasurementOption
 }
 
 // Features are the server-side vector search features the probe in New
@@ -52,7 +59,7 @@ func New(client rueidis.Client, opts Options) (*Store, error) {
 		return nil, err
 	}
 	o := opts.withDefaults()
-	s := &Store{client: client, opts: o, backend: o.Backend, mode: "S"}
+	s := &Store{client: client, opts: o, backend: o.Backend, mode: "S", obs: obs.New(o.Telemetry)}
 	if o.Relaxed {
 		s.mode = "R"
 	}
@@ -63,6 +70,12 @@ func New(client rueidis.Client, opts Options) (*Store, error) {
 		}
 		s.features = f
 		s.backend = chooseBackend(f, client.Mode() == rueidis.ClientModeCluster)
+	}
+	s.searchAttr = metric.WithAttributeSet(attribute.NewSet(attribute.String("fencekit.memory.backend", s.backend.String())))
+	if log := s.obs.Logger(context.Background(), slog.LevelInfo); log != nil {
+		log.LogAttrs(context.Background(), slog.LevelInfo, "fencekit: memory backend",
+			slog.String("backend", s.backend.String()), slog.Bool("probed", o.Backend == BackendAuto),
+			slog.Bool("ft", s.features.FT), slog.Bool("vset", s.features.VSet))
 	}
 	switch s.backend {
 	case BackendFT:
@@ -108,6 +121,14 @@ func probe(ctx context.Context, c rueidis.Client, prefix string) (Features, erro
 		}
 	}
 	return f, nil
+}
+
+// putScope is the scope of a Put for its span: the first record's.
+func putScope(recs []Record) string {
+	if len(recs) == 0 {
+		return ""
+	}
+	return recs[0].Scope
 }
 
 // Options returns the options in effect, defaults filled in.
@@ -177,7 +198,9 @@ func (s *Store) writeArgs(k *keys.Memory, opts []WriteOption, extraKeys, extraAr
 // fenced (see [WithToken]). One round trip (plus FT.CREATE on the first
 // Put or Search of a Store with the ft backend). With the vset backend the
 // script also adds the records to their scopes' vector sets.
-func (s *Store) Put(ctx context.Context, recs []Record, opts ...WriteOption) error {
+func (s *Store) Put(ctx context.Context, recs []Record, opts ...WriteOption) (err error) {
+	ctx, sp := s.obs.Start(ctx, opPut, putScope(recs), 0)
+	defer sp.End(&err)
 	if len(recs) == 0 {
 		return nil
 	}
@@ -216,7 +239,9 @@ func (s *Store) Put(ctx context.Context, recs []Record, opts ...WriteOption) err
 // Delete deletes the records ids of scope (records of descendant scopes
 // included) and returns how many it deleted; unknown ids are ignored.
 // Fenced with WithToken. One round trip.
-func (s *Store) Delete(ctx context.Context, scope string, ids []string, opts ...WriteOption) (int, error) {
+func (s *Store) Delete(ctx context.Context, scope string, ids []string, opts ...WriteOption) (_ int, err error) {
+	ctx, sp := s.obs.Start(ctx, opDelete, scope, 0)
+	defer sp.End(&err)
 	root, err := scopeRoot(scope, s.opts.TagDepth)
 	if err != nil {
 		return 0, err
@@ -249,7 +274,9 @@ func (s *Store) Delete(ctx context.Context, scope string, ids []string, opts ...
 // Reset deletes every record of scope and of its descendants and returns
 // how many index entries it removed. Fenced with WithToken. One round
 // trip; the script's run time grows with the number of records.
-func (s *Store) Reset(ctx context.Context, scope string, opts ...WriteOption) (int, error) {
+func (s *Store) Reset(ctx context.Context, scope string, opts ...WriteOption) (_ int, err error) {
+	ctx, sp := s.obs.Start(ctx, opReset, scope, 0)
+	defer sp.End(&err)
 	root, err := scopeRoot(scope, s.opts.TagDepth)
 	if err != nil {
 		return 0, err
@@ -268,7 +295,9 @@ func (s *Store) Reset(ctx context.Context, scope string, opts ...WriteOption) (i
 
 // Get returns the record id of scope (or of a descendant scope), or an
 // error matching ErrNotFound. One round trip.
-func (s *Store) Get(ctx context.Context, scope, id string) (Record, error) {
+func (s *Store) Get(ctx context.Context, scope, id string) (_ Record, err error) {
+	ctx, sp := s.obs.Start(ctx, opGet, scope, 0)
+	defer sp.End(&err)
 	recs, err := s.GetMany(ctx, scope, []string{id})
 	if err != nil {
 		return Record{}, err
@@ -281,7 +310,9 @@ func (s *Store) Get(ctx context.Context, scope, id string) (Record, error) {
 
 // GetMany returns the records ids of scope (or of descendant scopes) that
 // exist, in the order of ids. One round trip.
-func (s *Store) GetMany(ctx context.Context, scope string, ids []string) ([]Record, error) {
+func (s *Store) GetMany(ctx context.Context, scope string, ids []string) (_ []Record, err error) {
+	ctx, sp := s.obs.Start(ctx, opGetMany, scope, 0)
+	defer sp.End(&err)
 	root, err := scopeRoot(scope, s.opts.TagDepth)
 	if err != nil {
 		return nil, err
@@ -339,7 +370,9 @@ func (s *Store) stats(ctx context.Context, root string) (map[string]int64, error
 // Count returns the number of records in scope, and in its descendants
 // when includeDescendants is set. Index entries of expired records are
 // swept first. One round trip.
-func (s *Store) Count(ctx context.Context, scope string, includeDescendants bool) (int64, error) {
+func (s *Store) Count(ctx context.Context, scope string, includeDescendants bool) (_ int64, err error) {
+	ctx, sp := s.obs.Start(ctx, opCount, scope, 0)
+	defer sp.End(&err)
 	root, err := scopeRoot(scope, s.opts.TagDepth)
 	if err != nil {
 		return 0, err
@@ -366,7 +399,9 @@ type ScopeCount struct {
 // Scopes returns the scopes at or under scope that hold records, sorted.
 // Scopes of other roots are not listed (they live in other cluster slots).
 // One round trip.
-func (s *Store) Scopes(ctx context.Context, scope string) ([]ScopeCount, error) {
+func (s *Store) Scopes(ctx context.Context, scope string) (_ []ScopeCount, err error) {
+	ctx, sp := s.obs.Start(ctx, opScopes, scope, 0)
+	defer sp.End(&err)
 	root, err := scopeRoot(scope, s.opts.TagDepth)
 	if err != nil {
 		return nil, err
@@ -396,7 +431,9 @@ type CategoryCount struct {
 // backend it reads the same cached index and record fields as a scan
 // search (three round trips cold, one when the client-side cache is warm)
 // and obeys ScanLimit.
-func (s *Store) Categories(ctx context.Context, scope string, includeDescendants bool) ([]CategoryCount, error) {
+func (s *Store) Categories(ctx context.Context, scope string, includeDescendants bool) (_ []CategoryCount, err error) {
+	ctx, sp := s.obs.Start(ctx, opCategories, scope, 0)
+	defer sp.End(&err)
 	cands, err := s.candidates(ctx, scope, includeDescendants, time.Time{}, time.Time{})
 	if err != nil {
 		return nil, err
@@ -443,7 +480,9 @@ type Page struct {
 // newest first (ties: id descending). Records that expired are left out,
 // so a page may be shorter than the limit while Next is set. One round
 // trip per page.
-func (s *Store) List(ctx context.Context, scope string, o ListOptions) (Page, error) {
+func (s *Store) List(ctx context.Context, scope string, o ListOptions) (_ Page, err error) {
+	ctx, sp := s.obs.Start(ctx, opList, scope, 0)
+	defer sp.End(&err)
 	root, err := scopeRoot(scope, s.opts.TagDepth)
 	if err != nil {
 		return Page{}, err

@@ -79,8 +79,12 @@ type PromoteResult struct {
 // was: discard the step or stage a replacement for the change. Without a
 // session it returns statestore.ErrNotFound; see Stage for the fencing
 // errors, which are also checked before any work is done.
-func (s *Stager) Promote(ctx context.Context, id string, step int64, token fencing.Token, opts ...PromoteOption) (PromoteResult, error) {
-	return s.promote(ctx, "promote", id, step, token, nil, opts)
+func (s *Stager) Promote(ctx context.Context, id string, step int64, token fencing.Token, opts ...PromoteOption) (_ PromoteResult, err error) {
+	ctx, sp := s.cfg.Obs.Start(ctx, opPromote, id, token)
+	defer sp.End(&err)
+	res, err := s.promote(ctx, "promote", id, step, token, nil, opts)
+	s.countPromotion(ctx, &res, err)
+	return res, err
 }
 
 // SaveStateAndPromote stores st as the state of session id, as
@@ -95,11 +99,15 @@ func (s *Stager) Promote(ctx context.Context, id string, step int64, token fenci
 //
 // Invalid st gets statestore.ErrInvalidDocument, ErrTooLarge or
 // ErrInvalidArgument before anything is sent; see Promote for the rest.
-func (s *Stager) SaveStateAndPromote(ctx context.Context, id string, step int64, token fencing.Token, st statestore.State, opts ...PromoteOption) (PromoteResult, error) {
+func (s *Stager) SaveStateAndPromote(ctx context.Context, id string, step int64, token fencing.Token, st statestore.State, opts ...PromoteOption) (_ PromoteResult, err error) {
+	ctx, sp := s.cfg.Obs.Start(ctx, opSaveStateAndPromote, id, token)
+	defer sp.End(&err)
 	if err := st.Validate(s.cfg.MaxDocBytes); err != nil {
 		return PromoteResult{}, fmt.Errorf("staging: save and promote %q: %w", id, err)
 	}
-	return s.promote(ctx, "save and promote", id, step, token, &st, opts)
+	res, err := s.promote(ctx, "save and promote", id, step, token, &st, opts)
+	s.countPromotion(ctx, &res, err)
+	return res, err
 }
 
 // otherBytes is what st counts against the size limit besides Data.

@@ -61,7 +61,9 @@ func (s *Stager) begin(id string, step int64, token fencing.Token, extra int) (k
 // [*fencing.StaleTokenError]; in strict mode, a token the lock record does
 // not carry gets a [*statestore.NotHolderError] (matching
 // fencing.ErrNotHolder). Without a session it returns statestore.ErrNotFound.
-func (s *Stager) Stage(ctx context.Context, id string, step int64, token fencing.Token, c Change) (int64, error) {
+func (s *Stager) Stage(ctx context.Context, id string, step int64, token fencing.Token, c Change) (_ int64, err error) {
+	ctx, sp := s.cfg.Obs.Start(ctx, opStage, id, token)
+	defer sp.End(&err)
 	_, w, err := s.begin(id, step, token, 4)
 	if err != nil {
 		return 0, err
@@ -88,7 +90,9 @@ func (s *Stager) Stage(ctx context.Context, id string, step int64, token fencing
 // Discard returns 0 (the token is checked all the same). One round trip.
 // Without a session it returns statestore.ErrNotFound; see Stage for the
 // fencing errors.
-func (s *Stager) Discard(ctx context.Context, id string, step int64, token fencing.Token) (int, error) {
+func (s *Stager) Discard(ctx context.Context, id string, step int64, token fencing.Token) (_ int, err error) {
+	ctx, sp := s.cfg.Obs.Start(ctx, opDiscard, id, token)
+	defer sp.End(&err)
 	_, w, err := s.begin(id, step, token, 1)
 	if err != nil {
 		return 0, err
@@ -99,13 +103,18 @@ func (s *Stager) Discard(ctx context.Context, id string, step int64, token fenci
 		return 0, fenced.Error("staging", "discard", id, err)
 	}
 	n, err := fenced.Int(arr, 0, "stage_discard.lua")
+	if o := s.cfg.Obs; err == nil && n > 0 && o != nil && o.Discards.Enabled(ctx) {
+		o.Discards.Add(ctx, 1)
+	}
 	return int(n), err
 }
 
 // List returns every change staged in session id, ordered by step,
 // timestamp and tool call id, in one round trip. It returns
 // statestore.ErrNotFound without a session.
-func (s *Stager) List(ctx context.Context, id string) ([]Staged, error) {
+func (s *Stager) List(ctx context.Context, id string) (_ []Staged, err error) {
+	ctx, sp := s.cfg.Obs.Start(ctx, opList, id, 0)
+	defer sp.End(&err)
 	k, err := s.cfg.Keys(id)
 	if err != nil {
 		return nil, fmt.Errorf("staging: %w", err)

@@ -75,7 +75,9 @@ const (
 // The log is bounded (about the newest 10,000 events are kept) and is
 // deleted with the session by [Store.Delete]; a session created again
 // starts a new log.
-func (s *Store) Events(ctx context.Context, id, after string, count int) ([]Event, string, error) {
+func (s *Store) Events(ctx context.Context, id, after string, count int) (_ []Event, _ string, err error) {
+	ctx, sp := s.cfg.Obs.Start(ctx, opEvents, id, 0)
+	defer sp.End(&err)
 	k, err := s.cfg.Keys(id)
 	if err != nil {
 		return nil, after, fmt.Errorf("statestore: %w", err)

@@ -2,6 +2,7 @@ package statestore
 
 import (
 	"fmt"
+	"github.com/fencekit/fencekit/telemetry"
 	"time"
 
 	"github.com/fencekit/fencekit/internal/keys"
@@ -33,6 +34,11 @@ type Options struct {
 	// record to still carry the writer's token, so a writer whose lease
 	// expired is refused before anyone else takes over.
 	Relaxed bool
+
+	// Telemetry configures spans, metrics and logs of the store and of the
+	// staging, checkpoint and stream packages built on it (package
+	// telemetry). Default: the global OpenTelemetry providers, no logs.
+	Telemetry telemetry.Options
 
 	// MaxDocumentBytes bounds the state document (Data plus Output), each
 	// message, each staged change and each checkpoint. Default: 1 MiB.

@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"log/slog"
 	"math/rand/v2"
 	"strconv"
 	"time"
@@ -13,6 +14,7 @@ import (
 
 	"github.com/fencekit/fencekit/fencing"
 	"github.com/fencekit/fencekit/internal/fenced"
+	"github.com/fencekit/fencekit/internal/obs"
 	"github.com/fencekit/fencekit/scripts/lua"
 )
 
@@ -37,6 +39,7 @@ func New(client rueidis.Client, opts Options) (*Store, error) {
 	o := opts.withDefaults()
 	s := &Store{opts: o, cfg: fenced.Config{
 		Client: client, Prefix: o.Prefix, TTL: o.TTL, Relaxed: o.Relaxed, MaxDocBytes: o.MaxDocumentBytes,
+		Obs: obs.New(o.Telemetry),
 	}}
 	s.cfg.Init()
 	return s, nil
@@ -58,7 +61,9 @@ func (s *Store) begin(id string, token fencing.Token, extra int) (fenced.Write, 
 // Create stores a new session with the state st, fenced by token, and
 // returns its version (1). It returns ErrExists if the session exists.
 // See Save for the other errors.
-func (s *Store) Create(ctx context.Context, id string, token fencing.Token, st State) (int64, error) {
+func (s *Store) Create(ctx context.Context, id string, token fencing.Token, st State) (_ int64, err error) {
+	ctx, sp := s.cfg.Obs.Start(ctx, opCreate, id, token)
+	defer sp.End(&err)
 	return s.save(ctx, "create", id, token, &st, "0", "")
 }
 
@@ -75,7 +80,9 @@ func (s *Store) Create(ctx context.Context, id string, token fencing.Token, st S
 // [*NotHolderError] (matching [fencing.ErrNotHolder]). Invalid input gets
 // ErrInvalidID, ErrInvalidDocument, ErrTooLarge or ErrInvalidArgument before
 // anything is sent.
-func (s *Store) Save(ctx context.Context, id string, token fencing.Token, st State) (int64, error) {
+func (s *Store) Save(ctx context.Context, id string, token fencing.Token, st State) (_ int64, err error) {
+	ctx, sp := s.cfg.Obs.Start(ctx, opSave, id, token)
+	defer sp.End(&err)
 	want := ""
 	if st.Version > 0 {
 		want = strconv.FormatInt(st.Version, 10)
@@ -106,7 +113,9 @@ func (s *Store) save(ctx context.Context, op, id string, token fencing.Token, st
 }
 
 // Load returns the state of session id, or ErrNotFound.
-func (s *Store) Load(ctx context.Context, id string) (State, error) {
+func (s *Store) Load(ctx context.Context, id string) (_ State, err error) {
+	ctx, sp := s.cfg.Obs.Start(ctx, opLoad, id, 0)
+	defer sp.End(&err)
 	k, err := s.cfg.Keys(id)
 	if err != nil {
 		return State{}, fmt.Errorf("statestore: %w", err)
@@ -128,7 +137,9 @@ func (s *Store) Load(ctx context.Context, id string) (State, error) {
 // Delete removes every key of session id but its lock (the event log
 // included), fenced by token.
 // It reports whether there was a session; deleting twice is harmless.
-func (s *Store) Delete(ctx context.Context, id string, token fencing.Token) (bool, error) {
+func (s *Store) Delete(ctx context.Context, id string, token fencing.Token) (_ bool, err error) {
+	ctx, sp := s.cfg.Obs.Start(ctx, opDelete, id, token)
+	defer sp.End(&err)
 	w, err := s.begin(id, token, 0)
 	if err != nil {
 		return false, err
@@ -159,7 +170,9 @@ type CASResult struct {
 // UpdateStatus sets the status of session id, fenced by token, and returns
 // the new version. It returns ErrNotFound without a session; see Save for
 // the fencing errors.
-func (s *Store) UpdateStatus(ctx context.Context, id string, token fencing.Token, next Status) (int64, error) {
+func (s *Store) UpdateStatus(ctx context.Context, id string, token fencing.Token, next Status) (_ int64, err error) {
+	ctx, sp := s.cfg.Obs.Start(ctx, opUpdateStatus, id, token)
+	defer sp.End(&err)
 	r, err := s.setStatus(ctx, "update status", id, token, nil, next)
 	return r.Version, err
 }
@@ -169,7 +182,9 @@ func (s *Store) UpdateStatus(ctx context.Context, id string, token fencing.Token
 // expected nothing is written and the result says what it is; that is not
 // an error. expected must not be empty (use UpdateStatus). It returns
 // ErrNotFound without a session; see Save for the fencing errors.
-func (s *Store) CompareAndSetStatus(ctx context.Context, id string, token fencing.Token, expected []Status, next Status) (CASResult, error) {
+func (s *Store) CompareAndSetStatus(ctx context.Context, id string, token fencing.Token, expected []Status, next Status) (_ CASResult, err error) {
+	ctx, sp := s.cfg.Obs.Start(ctx, opCompareAndSetStatus, id, token)
+	defer sp.End(&err)
 	if len(expected) == 0 {
 		return CASResult{}, fmt.Errorf("statestore: %w: no expected status", ErrInvalidArgument)
 	}
@@ -216,14 +231,18 @@ func (s *Store) setStatus(ctx context.Context, op, id string, token fencing.Toke
 // IncrementResumeCount adds one to the resume count of session id, fenced
 // by token, and returns the new count. It returns ErrNotFound without a
 // session; see Save for the fencing errors.
-func (s *Store) IncrementResumeCount(ctx context.Context, id string, token fencing.Token) (int64, error) {
+func (s *Store) IncrementResumeCount(ctx context.Context, id string, token fencing.Token) (_ int64, err error) {
+	ctx, sp := s.cfg.Obs.Start(ctx, opIncrementResumeCount, id, token)
+	defer sp.End(&err)
 	return s.incr(ctx, "increment resume count", id, token, "resume_count")
 }
 
 // IncrementStep adds one to the step count of session id, fenced by token,
 // and returns the new count. It returns ErrNotFound without a session; see
 // Save for the fencing errors.
-func (s *Store) IncrementStep(ctx context.Context, id string, token fencing.Token) (int64, error) {
+func (s *Store) IncrementStep(ctx context.Context, id string, token fencing.Token) (_ int64, err error) {
+	ctx, sp := s.cfg.Obs.Start(ctx, opIncrementStep, id, token)
+	defer sp.End(&err)
 	return s.incr(ctx, "increment step", id, token, "step")
 }
 
@@ -246,7 +265,9 @@ func (s *Store) incr(ctx context.Context, op, id string, token fencing.Token, fi
 // message that is not JSON and ErrTooLarge for one above
 // Options.MaxDocumentBytes (nothing is appended then); see Save for the
 // fencing errors.
-func (s *Store) AppendMessages(ctx context.Context, id string, token fencing.Token, msgs ...json.RawMessage) (int64, error) {
+func (s *Store) AppendMessages(ctx context.Context, id string, token fencing.Token, msgs ...json.RawMessage) (_ int64, err error) {
+	ctx, sp := s.cfg.Obs.Start(ctx, opAppendMessages, id, token)
+	defer sp.End(&err)
 	if len(msgs) == 0 {
 		return 0, fmt.Errorf("statestore: %w: no messages", ErrInvalidArgument)
 	}
@@ -291,7 +312,9 @@ type Page struct {
 // from another session, a malformed one, or one issued before a checkpoint
 // restore rewrote the messages gets ErrInvalidCursor; no session gets
 // ErrNotFound.
-func (s *Store) Messages(ctx context.Context, id, cursor string, limit int) (Page, error) {
+func (s *Store) Messages(ctx context.Context, id, cursor string, limit int) (_ Page, err error) {
+	ctx, sp := s.cfg.Obs.Start(ctx, opMessages, id, 0)
+	defer sp.End(&err)
 	var p Page
 	k, err := s.cfg.Keys(id)
 	if err != nil {
@@ -347,7 +370,9 @@ func (s *Store) Messages(ctx context.Context, id, cursor string, limit int) (Pag
 // fn may run several times and must not have other side effects; an error
 // from fn aborts Update and is returned as is. It returns the state as
 // saved. ErrNotFound without a session; see Save for the other errors.
-func (s *Store) Update(ctx context.Context, id string, token fencing.Token, fn func(*State) error) (State, error) {
+func (s *Store) Update(ctx context.Context, id string, token fencing.Token, fn func(*State) error) (_ State, err error) {
+	ctx, sp := s.cfg.Obs.Start(ctx, opUpdate, id, token)
+	defer sp.End(&err)
 	var last error
 	for attempt := range s.opts.MaxRetries {
 		st, err := s.Load(ctx, id)
@@ -369,6 +394,10 @@ func (s *Store) Update(ctx context.Context, id string, token fencing.Token, fn f
 		}
 		if !errors.Is(err, ErrConflict) {
 			return State{}, err
+		}
+		if log := s.cfg.Obs.Logger(ctx, slog.LevelDebug); log != nil {
+			log.LogAttrs(ctx, slog.LevelDebug, "fencekit: update retried after a conflict",
+				slog.String("session", id), slog.Int("attempt", attempt+1), slog.String("error", err.Error()))
 		}
 		last = err
 		pause := time.Duration(rand.N(1+attempt)) * time.Millisecond

@@ -15,7 +15,9 @@ import (
 // delivering entries from the start of the stream; it reports whether it
 // created the group (false: it existed, which is not an error). It creates
 // an empty stream if there is none, with the running TTL. One round trip.
-func (s *Streams) Group(ctx context.Context, id, group string) (bool, error) {
+func (s *Streams) Group(ctx context.Context, id, group string) (_ bool, err error) {
+	ctx, sp := s.cfg.Obs.Start(ctx, opGroup, id, 0)
+	defer sp.End(&err)
 	k, _, err := s.streamKeys("group", id)
 	if err != nil {
 		return false, err
@@ -37,7 +39,9 @@ func (s *Streams) Group(ctx context.Context, id, group string) (bool, error) {
 // included (Chunk.Kind). A gap in Chunk.Seq.N() between consecutive
 // deliveries of a group means entries were trimmed before the group read
 // them. ErrUnknownGroup without the group.
-func (s *Streams) ReadGroup(ctx context.Context, id, group, consumer string, count int, block time.Duration) ([]Chunk, error) {
+func (s *Streams) ReadGroup(ctx context.Context, id, group, consumer string, count int, block time.Duration) (_ []Chunk, err error) {
+	ctx, sp := s.cfg.Obs.Start(ctx, opReadGroup, id, 0)
+	defer sp.End(&err)
 	k, _, err := s.streamKeys("read group", id)
 	if err != nil {
 		return nil, err
@@ -79,7 +83,9 @@ func (s *Streams) ReadGroup(ctx context.Context, id, group, consumer string, cou
 
 // Ack acknowledges entries delivered to group and returns how many were
 // pending. One round trip.
-func (s *Streams) Ack(ctx context.Context, id, group string, seqs ...Seq) (int64, error) {
+func (s *Streams) Ack(ctx context.Context, id, group string, seqs ...Seq) (_ int64, err error) {
+	ctx, sp := s.cfg.Obs.Start(ctx, opAck, id, 0)
+	defer sp.End(&err)
 	k, _, err := s.streamKeys("ack", id)
 	if err != nil {
 		return 0, err
@@ -123,7 +129,9 @@ type Claimed struct {
 // least minIdle (delivered to a consumer that has not acknowledged them,
 // e.g. because it crashed), scanning the pending list from start (the zero
 // Seq: from the beginning), with XAUTOCLAIM. One round trip.
-func (s *Streams) Claim(ctx context.Context, id, group, consumer string, minIdle time.Duration, start Seq, count int) (Claimed, error) {
+func (s *Streams) Claim(ctx context.Context, id, group, consumer string, minIdle time.Duration, start Seq, count int) (_ Claimed, err error) {
+	ctx, sp := s.cfg.Obs.Start(ctx, opClaim, id, 0)
+	defer sp.End(&err)
 	k, _, err := s.streamKeys("claim", id)
 	if err != nil {
 		return Claimed{}, err
@@ -183,7 +191,9 @@ func (s *Streams) Claim(ctx context.Context, id, group, consumer string, minIdle
 
 // Pending returns how many entries are pending (delivered, not
 // acknowledged) for group. One round trip.
-func (s *Streams) Pending(ctx context.Context, id, group string) (int64, error) {
+func (s *Streams) Pending(ctx context.Context, id, group string) (_ int64, err error) {
+	ctx, sp := s.cfg.Obs.Start(ctx, opPending, id, 0)
+	defer sp.End(&err)
 	k, _, err := s.streamKeys("pending", id)
 	if err != nil {
 		return 0, err

@@ -41,7 +41,9 @@ type Page struct {
 //
 // Errors: ErrUnknownStream when the session has no stream (never written
 // or expired); ErrInvalidArgument, ErrInvalidID.
-func (s *Streams) Read(ctx context.Context, id string, after Seq, count int) (Page, error) {
+func (s *Streams) Read(ctx context.Context, id string, after Seq, count int) (_ Page, err error) {
+	ctx, sp := s.cfg.Obs.Start(ctx, opRead, id, 0)
+	defer sp.End(&err)
 	k, _, err := s.streamKeys("read", id)
 	if err != nil {
 		return Page{}, err

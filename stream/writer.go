@@ -20,7 +20,9 @@ import (
 // package documentation). A rejected append writes nothing.
 //
 // Append is not retried after a lost reply (it would append twice).
-func (s *Streams) Append(ctx context.Context, id string, token fencing.Token, chunk []byte) (Seq, error) {
+func (s *Streams) Append(ctx context.Context, id string, token fencing.Token, chunk []byte) (_ Seq, err error) {
+	ctx, sp := s.cfg.Obs.Start(ctx, opAppend, id, token)
+	defer sp.End(&err)
 	return s.write(ctx, "append", id, token, KindChunk, chunk)
 }
 
@@ -28,13 +30,17 @@ func (s *Streams) Append(ctx context.Context, id string, token fencing.Token, ch
 // status ended after every chunk before it, and later appends get
 // ErrEnded. The stream's keys get the finished TTL. Errors as for Append;
 // ending a stream twice gets ErrEnded.
-func (s *Streams) End(ctx context.Context, id string, token fencing.Token) (Seq, error) {
+func (s *Streams) End(ctx context.Context, id string, token fencing.Token) (_ Seq, err error) {
+	ctx, sp := s.cfg.Obs.Start(ctx, opEnd, id, token)
+	defer sp.End(&err)
 	return s.write(ctx, "end", id, token, KindEnd, nil)
 }
 
 // Fail is End for a stream that failed, with a reason (at most
 // MaxChunkBytes) that readers get in [Page.Reason].
-func (s *Streams) Fail(ctx context.Context, id string, token fencing.Token, reason string) (Seq, error) {
+func (s *Streams) Fail(ctx context.Context, id string, token fencing.Token, reason string) (_ Seq, err error) {
+	ctx, sp := s.cfg.Obs.Start(ctx, opFail, id, token)
+	defer sp.End(&err)
 	return s.write(ctx, "fail", id, token, KindFail, []byte(reason))
 }
 

@@ -21,6 +21,7 @@ import (
 
 	"github.com/fencekit/fencekit/fencing"
 	"github.com/fencekit/fencekit/internal/keys"
+	"github.com/fencekit/fencekit/internal/obs"
 	"github.com/fencekit/fencekit/internal/scripterr"
 	"github.com/fencekit/fencekit/scripts/lua"
 )
@@ -78,6 +79,7 @@ type Config struct {
 	TTL         time.Duration // <= 0: no expiry
 	Relaxed     bool
 	MaxDocBytes int
+	Obs         *obs.T // telemetry; nil: none
 
 	ttlArg  string
 	modeArg string
@@ -217,4 +219,10 @@ func Str(arr []rueidis.RedisMessage, i int, script string) (string, error) {
 		return "", fmt.Errorf("%w: %s: element %d: %v", scripterr.ErrProtocol, script, i, err)
 	}
 	return s, nil
+}
+
+// Refused reports whether err is an expected refusal of a store operation
+// (not found, exists, conflict), for telemetry outcomes.
+func Refused(err error) bool {
+	return errors.Is(err, ErrNotFound) || errors.Is(err, ErrExists) || errors.Is(err, ErrConflict)
 }
