@@ -215,9 +215,16 @@ func TestAcquireFIFO(t *testing.T) {
 		require.NoError(t, err)
 		const n = 4
 		order := make(chan int, n)
+		var wg sync.WaitGroup
+		defer wg.Wait() // the Releases finish before the Lockers close
 		for i := range n {
-			l := newLocker(t, s, lock.Options{Prefix: prefix, TTL: time.Minute})
+			// A waiter that stops polling for 4×RetryInterval loses its
+			// place: a long interval keeps a CPU-starved -race run from
+			// reordering the queue (hand-offs wake the waiters anyway).
+			l := newLocker(t, s, lock.Options{Prefix: prefix, TTL: time.Minute, RetryInterval: 2 * time.Second})
+			wg.Add(1)
 			go func() {
+				defer wg.Done()
 				lk, err := l.Acquire(ctx, "fifo")
 				if err != nil {
 					t.Errorf("Acquire: %v", err)
