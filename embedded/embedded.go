@@ -9,6 +9,7 @@ package embedded
 
 import (
 	"fmt"
+	neturl "net/url"
 	"os"
 	"time"
 
@@ -35,11 +36,22 @@ func Start() (*Server, error) {
 	if url := os.Getenv("REDIS_URL"); url != "" {
 		opt, err := rueidis.ParseURL(url)
 		if err != nil {
-			return nil, fmt.Errorf("embedded: REDIS_URL: %w", err)
+			// The parse error quotes the URL, password and all: leave it out.
+			return nil, fmt.Errorf("embedded: REDIS_URL %s: not a redis URL rueidis.ParseURL accepts", RedactURL(url))
 		}
-		return &Server{Option: opt, Description: "Redis at " + url}, nil
+		return &Server{Option: opt, Description: "Redis at " + RedactURL(url)}, nil
 	}
 	return StartMini()
+}
+
+// RedactURL returns u with its password replaced by "xxxxx", for output;
+// "<unparsable URL>" when u does not parse.
+func RedactURL(u string) string {
+	p, err := neturl.Parse(u)
+	if err != nil {
+		return "<unparsable URL>"
+	}
+	return p.Redacted()
 }
 
 // StartMini starts a miniredis on a free loopback port, whatever REDIS_URL says.

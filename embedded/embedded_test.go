@@ -3,6 +3,7 @@ package embedded_test
 import (
 	"context"
 	"fmt"
+	"strings"
 	"testing"
 	"time"
 
@@ -47,4 +48,20 @@ func ExampleMustClient() {
 	ctx := context.Background()
 	fmt.Println(client.Do(ctx, client.B().Ping().Build()).ToString())
 	// Output: PONG <nil>
+}
+
+func TestStartRedactsPassword(t *testing.T) {
+	t.Setenv("REDIS_URL", "redis://user:s3cret@127.0.0.1:1/0")
+	s, err := embedded.Start()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if strings.Contains(s.Description, "s3cret") || !strings.Contains(s.Description, "user:xxxxx@") {
+		t.Errorf("Description %q", s.Description)
+	}
+	t.Setenv("REDIS_URL", "redis://user:s3cret@127.0.0.1:port/0")
+	_, err = embedded.Start()
+	if err == nil || strings.Contains(err.Error(), "s3cret") {
+		t.Errorf("error %v", err)
+	}
 }
