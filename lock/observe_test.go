@@ -4,53 +4,17 @@ import (
 	"bytes"
 	"context"
 	"log/slog"
-	"strings"
 	"testing"
 	"time"
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 	"go.opentelemetry.io/otel/attribute"
-	sdkmetric "go.opentelemetry.io/otel/sdk/metric"
-	"go.opentelemetry.io/otel/sdk/metric/metricdata"
-	sdktrace "go.opentelemetry.io/otel/sdk/trace"
-	"go.opentelemetry.io/otel/sdk/trace/tracetest"
 
+	"github.com/fencekit/fencekit/internal/obs/obstest"
 	"github.com/fencekit/fencekit/internal/redistest"
 	"github.com/fencekit/fencekit/lock"
-	"github.com/fencekit/fencekit/telemetry"
 )
-
-// collect returns every data point count (histograms) or value (sums) of
-// reader's metrics by "<name>{<attr values>}".
-func collect(t *testing.T, reader *sdkmetric.ManualReader) map[string]int64 {
-	t.Helper()
-	var rm metricdata.ResourceMetrics
-	require.NoError(t, reader.Collect(context.Background(), &rm))
-	out := map[string]int64{}
-	key := func(name string, attrs attribute.Set) string {
-		var vals []string
-		for _, kv := range attrs.ToSlice() {
-			vals = append(vals, kv.Value.Emit())
-		}
-		return name + "{" + strings.Join(vals, ",") + "}"
-	}
-	for _, sm := range rm.ScopeMetrics {
-		for _, m := range sm.Metrics {
-			switch d := m.Data.(type) {
-			case metricdata.Histogram[float64]:
-				for _, p := range d.DataPoints {
-					out[key(m.Name, p.Attributes)] += int64(p.Count)
-				}
-			case metricdata.Sum[int64]:
-				for _, p := range d.DataPoints {
-					out[key(m.Name, p.Attributes)] += p.Value
-				}
-			}
-		}
-	}
-	return out
-}
 
 // TestTelemetry: a Locker with an SDK records acquisitions by outcome, hold
 // times, hand-offs, lost leases by cause and refresh failures, spans with
@@ -58,14 +22,9 @@ func collect(t *testing.T, reader *sdkmetric.ManualReader) map[string]int64 {
 func TestTelemetry(t *testing.T) {
 	s := redistest.NewMini(t)
 	ctx := ctxT(t, 10*time.Second)
-	sr := tracetest.NewSpanRecorder()
-	reader := sdkmetric.NewManualReader()
+	sdk, tel := obstest.New()
 	var logs bytes.Buffer
-	tel := telemetry.Options{
-		TracerProvider: sdktrace.NewTracerProvider(sdktrace.WithSpanProcessor(sr)),
-		MeterProvider:  sdkmetric.NewMeterProvider(sdkmetric.WithReader(reader)),
-		Logger:         slog.New(slog.NewTextHandler(&logs, nil)),
-	}
+	tel.Logger = slog.New(slog.NewTextHandler(&logs, nil))
 	prefix := s.Prefix(t)
 	a := newLocker(t, s, lock.Options{Prefix: prefix, Owner: "a", TTL: time.Second, Telemetry: tel})
 	b := newLocker(t, s, lock.Options{Prefix: prefix, Owner: "b", TTL: time.Second, RetryInterval: time.Minute, Telemetry: tel})
@@ -95,7 +54,7 @@ func TestTelemetry(t *testing.T) {
 	s.Do(t, "DEL", prefix+":{job}:lock")
 	require.ErrorIs(t, lkB.Refresh(ctx), lock.ErrLockLost) // gone
 
-	m := collect(t, reader)
+	m := sdk.Points(t)
 	assert.Equal(t, int64(2), m["fencekit.lock.acquire.duration{ok}"], "%v", m)
 	assert.Equal(t, int64(1), m["fencekit.lock.acquire.duration{refused}"], "%v", m)
 	assert.Equal(t, int64(1), m["fencekit.lock.handoffs{}"], "%v", m)
@@ -105,7 +64,7 @@ func TestTelemetry(t *testing.T) {
 	assert.Equal(t, int64(1), m["fencekit.operation.duration{lock.Release,ok}"], "%v", m)
 
 	names := map[string]int{}
-	for _, sp := range sr.Ended() {
+	for _, sp := range sdk.Spans.Ended() {
 		names[sp.Name()]++
 		attrs := attribute.NewSet(sp.Attributes()...)
 		v, _ := attrs.Value("fencekit.id")

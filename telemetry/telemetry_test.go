@@ -2,67 +2,26 @@ package telemetry_test
 
 import (
 	"bytes"
-	"context"
 	"encoding/json"
 	"log/slog"
-	"strings"
 	"testing"
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 	"go.opentelemetry.io/otel/attribute"
-	sdkmetric "go.opentelemetry.io/otel/sdk/metric"
-	"go.opentelemetry.io/otel/sdk/metric/metricdata"
-	sdktrace "go.opentelemetry.io/otel/sdk/trace"
-	"go.opentelemetry.io/otel/sdk/trace/tracetest"
 
 	"github.com/fencekit/fencekit/checkpoint"
 	"github.com/fencekit/fencekit/fencing"
+	"github.com/fencekit/fencekit/internal/obs/obstest"
 	"github.com/fencekit/fencekit/internal/redistest"
 	"github.com/fencekit/fencekit/lock"
 	"github.com/fencekit/fencekit/memory"
 	"github.com/fencekit/fencekit/staging"
 	"github.com/fencekit/fencekit/statestore"
 	"github.com/fencekit/fencekit/stream"
-	"github.com/fencekit/fencekit/telemetry"
 )
 
 func TestMain(m *testing.M) { redistest.Main(m) }
-
-// points returns each metric's data point counts (histograms) or values
-// (sums) by "<name>{<attribute values>}".
-func points(t *testing.T, r *sdkmetric.ManualReader) map[string]int64 {
-	t.Helper()
-	var rm metricdata.ResourceMetrics
-	require.NoError(t, r.Collect(context.Background(), &rm))
-	out := map[string]int64{}
-	key := func(name string, attrs attribute.Set) string {
-		var v []string
-		for _, kv := range attrs.ToSlice() {
-			v = append(v, kv.Value.Emit())
-		}
-		return name + "{" + strings.Join(v, ",") + "}"
-	}
-	for _, sm := range rm.ScopeMetrics {
-		for _, m := range sm.Metrics {
-			switch d := m.Data.(type) {
-			case metricdata.Histogram[float64]:
-				for _, p := range d.DataPoints {
-					out[key(m.Name, p.Attributes)] += int64(p.Count)
-				}
-			case metricdata.Histogram[int64]:
-				for _, p := range d.DataPoints {
-					out[key(m.Name, p.Attributes)] += int64(p.Count)
-				}
-			case metricdata.Sum[int64]:
-				for _, p := range d.DataPoints {
-					out[key(m.Name, p.Attributes)] += p.Value
-				}
-			}
-		}
-	}
-	return out
-}
 
 // TestStores: the session stores and memory report their operations,
 // fencing rejections, promotions, discards, checkpoint sizes and search
@@ -71,14 +30,9 @@ func TestStores(t *testing.T) {
 	s := redistest.NewMini(t)
 	c := s.NewClient(t)
 	ctx := t.Context()
-	sr := tracetest.NewSpanRecorder()
-	reader := sdkmetric.NewManualReader()
+	sdk, tel := obstest.New()
 	var logs bytes.Buffer
-	tel := telemetry.Options{
-		TracerProvider: sdktrace.NewTracerProvider(sdktrace.WithSpanProcessor(sr)),
-		MeterProvider:  sdkmetric.NewMeterProvider(sdkmetric.WithReader(reader)),
-		Logger:         slog.New(slog.NewTextHandler(&logs, &slog.HandlerOptions{Level: slog.LevelDebug})),
-	}
+	tel.Logger = slog.New(slog.NewTextHandler(&logs, &slog.HandlerOptions{Level: slog.LevelDebug}))
 	prefix := s.Prefix(t)
 	l, err := lock.New(c, lock.Options{Prefix: prefix})
 	require.NoError(t, err)
@@ -128,7 +82,7 @@ func TestStores(t *testing.T) {
 	require.NoError(t, err)
 	require.Len(t, res, 1)
 
-	m := points(t, reader)
+	m := sdk.Points(t)
 	for k, want := range map[string]int64{
 		"fencekit.operation.duration{statestore.Create,ok}":    1,
 		"fencekit.operation.duration{statestore.Load,refused}": 1,
@@ -145,7 +99,7 @@ func TestStores(t *testing.T) {
 		assert.Equal(t, want, m[k], "%s (all: %v)", k, m)
 	}
 	var saw bool
-	for _, sp := range sr.Ended() {
+	for _, sp := range sdk.Spans.Ended() {
 		if sp.Name() == "statestore.Save" {
 			saw = true
 			a := attribute.NewSet(sp.Attributes()...)
