@@ -2,6 +2,7 @@ package check
 
 import (
 	"fmt"
+	"slices"
 	"sort"
 	"strings"
 
@@ -34,7 +35,8 @@ type sess struct {
 	unknownMin   map[uint64]int64 // token -> earliest Call of an unknown write (or a lost one of no known version) with it
 	lostAt       map[[2]int64]int64
 	anyUnvouched int64   // earliest Call of an unknown or lost write (0: none)
-	ackedAfter   []int64 // [v-firstVer]: earliest Return of an owned event above v
+	ownedVers    []int64 // versions owned by an ok write, ascending
+	ackedFrom    []int64 // [k]: earliest Return of the owners of ownedVers[k:]
 	unexplained  []history.FinalEvent
 	written      map[string]bool // save markers written by saves not refused
 	statuses     map[string]bool // statuses written by saves and cas not refused
@@ -374,19 +376,18 @@ func (s *sess) matchEvents() {
 	sort.Slice(s.unexplained, func(i, j int) bool { return s.unexplained[i].Version < s.unexplained[j].Version })
 }
 
-// indexAcked computes, for each logged version v, the earliest
-// acknowledgement of a write the log holds above v.
+// indexAcked lists the versions the log holds that an ok write owns, with
+// the earliest acknowledgement at or above each (for isStale).
 func (s *sess) indexAcked() {
-	if s.lastVer == 0 {
-		return
+	for v := range s.claimedBy {
+		s.ownedVers = append(s.ownedVers, v)
 	}
-	s.ackedAfter = make([]int64, s.lastVer-s.firstVer+1)
+	slices.Sort(s.ownedVers)
+	s.ackedFrom = make([]int64, len(s.ownedVers))
 	m := int64(history.Never)
-	for v := s.lastVer; v >= s.firstVer; v-- {
-		s.ackedAfter[v-s.firstVer] = m
-		if i, ok := s.claimedBy[v]; ok {
-			m = min(m, s.ops[i].Return)
-		}
+	for k := len(s.ownedVers) - 1; k >= 0; k-- {
+		m = min(m, s.ops[s.claimedBy[s.ownedVers[k]]].Return)
+		s.ackedFrom[k] = m
 	}
 }
 
@@ -394,14 +395,8 @@ func (s *sess) indexAcked() {
 // holds above v was acknowledged: a read served by a node that had not yet
 // seen that write (a demoted primary during a failover, for one).
 func (s *sess) isStale(op *history.Op) bool {
-	v := op.Version
-	if s.ackedAfter == nil || v > s.lastVer {
-		return false
-	}
-	if v < s.firstVer {
-		return s.ackedAfter[0] < op.Call
-	}
-	return s.ackedAfter[v-s.firstVer] < op.Call
+	k, _ := slices.BinarySearch(s.ownedVers, op.Version+1)
+	return k < len(s.ownedVers) && s.ackedFrom[k] < op.Call
 }
 
 // wasWritten reports whether the value and status a load saw were written
