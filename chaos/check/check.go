@@ -96,8 +96,10 @@ type Result struct {
 	// Counts breaks Violations down and adds figures that are not
 	// violations (see each checker in the package doc for the keys).
 	Counts map[string]int
-	// ByFault attributes C3's lost writes to the fault (nemesis op In)
-	// whose window they fall in ("none": no fault).
+	// ByFault attributes violations to faults (nemesis op In; "none": no
+	// fault): C3's lost writes to the fault that lost them, C1's to the
+	// fault in effect when the later acquire was called (see the package
+	// doc).
 	ByFault map[string]int
 	// Linearizable is the porcupine result over every session for C2 and
 	// C4 (Illegal if any session is Illegal, else Unknown if any is, else

@@ -73,7 +73,10 @@ func TestMutantFencingRemoved(t *testing.T) {
 func TestMutantCounterLoss(t *testing.T) {
 	h := newHB()
 	tm := int64(0)
-	for _, tok := range []uint64{1, 2, 3, 4, 1, 2, 3, 5} {
+	for i, tok := range []uint64{1, 2, 3, 4, 1, 2, 3, 5} {
+		if i == 4 {
+			h.nemesis("redis-restart-nopersist", tm-3, tm-1)
+		}
 		h.acquire(1+int(tm)%2, tok, tm, tm+5)
 		tm += 10
 	}
@@ -82,6 +85,9 @@ func TestMutantCounterLoss(t *testing.T) {
 	wantFail(t, r, r.C1, "duplicates")
 	if r.C1.Counts["duplicates"] != 3 || r.C1.Counts["order_violations"] != 3 || r.C1.Counts["max_regression"] != 3 {
 		t.Fatalf("counts %v", r.C1.Counts)
+	}
+	if r.C1.ByFault["redis-restart-nopersist"] != 6 {
+		t.Fatalf("by fault %v", r.C1.ByFault)
 	}
 	// The fast mode counts the same without failing.
 	r = mustCheck(t, ops, Fast)

@@ -74,8 +74,9 @@
 // increase in real time: an acquire that returned before another was called
 // has the lower token (order_violations, with max_regression). A
 // duplicate of a token already returned counts in both. Unknown and failed
-// acquires are not looked at. Fails the run in the durable mode; counted
-// in the fast mode. It proves the lock's grants are ordered as the
+// acquires are not looked at. Each is attributed (ByFault) to the fault
+// whose window holds the later acquire's call, else the last fault before
+// it. Fails the run in the durable mode; counted in the fast mode. It proves the lock's grants are ordered as the
 // clients saw them; it does not prove that only one client believed it held
 // the lock (a paused holder still believes it does).
 //

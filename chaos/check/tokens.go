@@ -11,13 +11,13 @@ import (
 // increase in real time.
 func checkTokens(in *input, r *Report) {
 	for _, id := range in.order {
-		tokenOrder(in.cfg, r.C1, id, in.sessions[id].ops, history.KindAcquire)
+		tokenOrder(in.cfg, r.C1, id, in.sessions[id].ops, history.KindAcquire, in.faults)
 	}
 }
 
 // Tokens runs C1's token checks on the ok ops of kind in ops, grouped by
 // Session, and returns the result (Counts: duplicates, order_violations,
-// max_regression). Use it for token sources outside the session workload,
+// max_regression; ByFault: by the nemesis ops in ops). Use it for token sources outside the session workload,
 // such as a plain INCR baseline recorded with Token = the value. Fails is
 // set when anything was found. It returns ErrInvalidConfig for a bad cfg
 // (Mode is not needed).
@@ -32,7 +32,12 @@ func Tokens(ops []history.Op, kind string, cfg Config) (*Result, error) {
 	res := newResult("tokens " + kind)
 	by := map[string][]history.Op{}
 	var ids []string
+	var faults []history.Op
 	for _, op := range history.Merge(ops) {
+		if op.Kind == history.KindNemesis {
+			faults = append(faults, op)
+			continue
+		}
 		if _, ok := by[op.Session]; !ok {
 			ids = append(ids, op.Session)
 		}
@@ -40,13 +45,19 @@ func Tokens(ops []history.Op, kind string, cfg Config) (*Result, error) {
 	}
 	sort.Strings(ids)
 	for _, id := range ids {
-		tokenOrder(&cfg, res, id, by[id], kind)
+		tokenOrder(&cfg, res, id, by[id], kind, faults)
 	}
 	res.Fails = res.Violations > 0
 	return res, nil
 }
 
-func tokenOrder(cfg *Config, res *Result, id string, ops []history.Op, kind string) {
+func tokenOrder(cfg *Config, res *Result, id string, ops []history.Op, kind string, faults []history.Op) {
+	count := func(op history.Op) {
+		if res.ByFault == nil {
+			res.ByFault = map[string]int{}
+		}
+		res.ByFault[faultAt(faults, op.Call)]++
+	}
 	var acq []history.Op
 	for _, op := range ops {
 		if op.Kind == kind && op.Status == history.OK {
@@ -64,6 +75,7 @@ func tokenOrder(cfg *Config, res *Result, id string, ops []history.Op, kind stri
 			continue
 		}
 		if j, dup := first[op.Token]; dup {
+			count(op)
 			res.add(cfg, "duplicates", Violation{Session: id,
 				What: fmt.Sprintf("token %d granted twice (processes %d and %d)", op.Token, acq[j].Process, op.Process),
 				Ops:  []history.Op{acq[j], op}})
@@ -89,6 +101,7 @@ func tokenOrder(cfg *Config, res *Result, id string, ops []history.Op, kind stri
 			k++
 		}
 		if k > 0 && maxTok >= b.Token {
+			count(b)
 			res.add(cfg, "order_violations", Violation{Session: id,
 				What: fmt.Sprintf("token %d granted after token %d had been returned (regression %d)", b.Token, maxTok, maxTok-b.Token),
 				Ops:  []history.Op{maxOp, b}})
@@ -97,4 +110,20 @@ func tokenOrder(cfg *Config, res *Result, id string, ops []history.Op, kind stri
 			}
 		}
 	}
+}
+
+// faultAt names the fault in effect at t: the latest that began at or
+// before t and whose window holds t, else the latest that began before t
+// (its aftermath); "none" before the first fault.
+func faultAt(faults []history.Op, t int64) string {
+	j := sort.Search(len(faults), func(i int) bool { return faults[i].Call > t })
+	if j == 0 {
+		return "none"
+	}
+	for i := j - 1; i >= 0 && i >= j-64; i-- {
+		if faults[i].Return >= t {
+			return faults[i].In
+		}
+	}
+	return faults[j-1].In
 }
