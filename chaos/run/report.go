@@ -94,7 +94,7 @@ func (r *Result) Print(w io.Writer) {
 		fmt.Fprintf(w, "    %-24s %4d   unavailability %s\n", k, fc[k], u)
 	}
 	l := r.Local
-	fmt.Fprintf(w, "  runner's own counts: C1 dup tokens %d, order violations %d | C2: stale accepted %d | C3: version regressions %d, final behind %d, lost appends %d | dup appends %d\n",
+	fmt.Fprintf(w, "  runner's naive counts (lost writes included): C1 dup tokens %d, order violations %d | C2: stale accepted %d | C3: version regressions %d, final behind %d, lost appends %d | dup appends %d\n",
 		l.DupTokens, l.OrderViolations, l.StaleAccepted, l.VersionRegressions, l.FinalBehind, l.LostAppends, l.DupAppends)
 	if r.Report != nil {
 		rep := r.Report.String()

@@ -33,7 +33,7 @@ type profile struct {
 var profiles = map[string]profile{
 	"short": {dur: map[string]time.Duration{"standalone": 35 * time.Second, "amnesia": 15 * time.Second, "sentinel": 45 * time.Second, "cluster": 45 * time.Second},
 		executors: 4, workers: 4, sessions: 16, gap: 1200 * time.Millisecond},
-	"long": {dur: map[string]time.Duration{"standalone": 9 * time.Minute, "amnesia": 3 * time.Minute, "sentinel": 10 * time.Minute, "cluster": 10 * time.Minute},
+	"long": {dur: map[string]time.Duration{"standalone": 7 * time.Minute, "amnesia": 3 * time.Minute, "sentinel": 8 * time.Minute, "cluster": 7 * time.Minute},
 		executors: 4, workers: 6, sessions: 96, gap: 600 * time.Millisecond},
 }
 
