@@ -265,6 +265,11 @@ func Run(ctx context.Context, cfg Config) (res *Result, err error) {
 	}
 
 	o.stopAll()
+	if ctx.Err() != nil {
+		// Interrupted: the deferred calls stop every server; the
+		// histories written so far stay in dir.
+		return nil, ctx.Err()
+	}
 	fmt.Fprintf(cfg.Log, "%s: %d faults injected; healing and reading final state\n", name, len(faults))
 	if err := top.Healthy(); err != nil {
 		return nil, fmt.Errorf("run: %s: not healthy after the run: %w", name, err)
