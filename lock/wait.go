@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"log/slog"
 	"math/rand/v2"
 	"strconv"
 	"strings"
@@ -307,6 +308,10 @@ func (l *Locker) acquire(ctx context.Context, name string) (*Lock, error) {
 		case err != nil:
 			last = scriptError("acquire", name, err) // transport trouble: try again
 			sleep = l.sleepFor(0)
+			if log := l.obs.Logger(ctx, slog.LevelDebug); log != nil {
+				log.LogAttrs(ctx, slog.LevelDebug, "fencekit: acquire retried after a transport error",
+					slog.String("lock", name), slog.Duration("after", sleep), slog.String("error", err.Error()))
+			}
 		case r.granted:
 			if err := l.checkReplicated(name, &k, holder, r.acked); err != nil {
 				return nil, err
