@@ -42,8 +42,9 @@
 //
 // With a Logger, fencekit logs what an operator wants to know and no more:
 // a lost lease (warn), a failed renewal (warn while the lease may still be
-// saved), the vector backend a memory store chose (info), and retries of
-// optimistic updates (debug). Tokens are logged; passwords and data never.
+// saved), the vector backend a memory store chose (info), and retries:
+// of optimistic updates after a conflict, of Acquire after a transport
+// error (debug). Tokens are logged; passwords and data never.
 package telemetry
 
 import (
