@@ -46,6 +46,7 @@ func main() {
 	out := flag.String("out", "", "directory for histories and reports (default: a new temp dir)")
 	mutant := flag.String("mutant", "", "run a negative control (nofence, incr-token, nowait, retry-append)")
 	dur := flag.Duration("duration", 0, "override the profile's duration per run")
+	autoRefresh := flag.Bool("autorefresh", false, "executors renew their leases in the background (lock.Options.AutoRefresh)")
 	flag.Parse()
 	p, ok := profiles[*prof]
 	if !ok {
@@ -75,6 +76,7 @@ func main() {
 				Topology: top, Durable: mode == "durable", Seed: *seed, Duration: d,
 				Executors: p.executors, Workers: p.workers, Sessions: p.sessions, FaultGap: p.gap,
 				Incr: top == "sentinel" && mode == "fast", Mutant: *mutant, Out: *out, Log: os.Stdout,
+				AutoRefresh: *autoRefresh,
 			}
 			if mode != "fast" && mode != "durable" {
 				fmt.Fprintf(os.Stderr, "chaos: unknown mode %q\n", mode)
