@@ -491,6 +491,21 @@ func (t *Cluster) Healthy() error {
 			if l := infoField(r.addr(), "replication", "master_link_status"); l != "up" {
 				return fmt.Errorf("%s link %q", r.addr(), l)
 			}
+			if s := infoField(r.addr(), "replication", "master_sync_in_progress"); s != "0" {
+				return fmt.Errorf("%s sync in progress", r.addr())
+			}
+		}
+		// Every node must also see every other as healthy: a failure
+		// report still circulating can keep the next election from
+		// winning its votes.
+		for _, n := range t.nodes {
+			nodes, err := n.do("CLUSTER", "NODES")
+			if err != nil {
+				return err
+			}
+			if strings.Contains(nodes, "fail") {
+				return fmt.Errorf("%s still flags a node as failing", n.addr())
+			}
 		}
 		return nil
 	})
@@ -508,6 +523,7 @@ func (t *Cluster) Inject(kind string, rng *rand.Rand, start func()) (string, err
 		if _, err := r.do("CLUSTER", "FAILOVER"); err != nil {
 			return r.addr(), err
 		}
+		defer time.Sleep(4 * time.Second) // settle (2 x cluster-node-timeout) before the next server fault
 		if err := waitFor(30*time.Second, r.addr()+" promoted", func() error {
 			if role := infoField(r.addr(), "replication", "role"); role != "master" {
 				return errors.New(role)
@@ -530,7 +546,7 @@ func (t *Cluster) Inject(kind string, rng *rand.Rand, start func()) (string, err
 		}
 		// The replica takes over after cluster-node-timeout; then bring
 		// the old master back (it rejoins as a replica, empty).
-		if err := waitFor(30*time.Second, "failover of "+m.addr(), func() error {
+		if err := waitFor(60*time.Second, "failover of "+m.addr(), func() error {
 			if s := infoField(other.addr(), "cluster", "cluster_state"); s != "ok" {
 				return errors.New(s)
 			}
@@ -545,7 +561,9 @@ func (t *Cluster) Inject(kind string, rng *rand.Rand, start func()) (string, err
 		if err := m.start(); err != nil {
 			return m.addr(), err
 		}
-		return m.addr(), t.Healthy()
+		err := t.Healthy()
+		time.Sleep(4 * time.Second) // settle (2 x cluster-node-timeout) before the next server fault
+		return m.addr(), err
 	}
 	return "", fmt.Errorf("run: cluster: unknown fault %q", kind)
 }
