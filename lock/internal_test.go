@@ -156,3 +156,18 @@ func TestMinReplicasMiniredis(t *testing.T) {
 	_, err := l.TryAcquire(context.Background(), "x")
 	assert.True(t, errors.Is(err, ErrNotReplicated), "got %v", err)
 }
+
+// TestMinReplicasGiveBackFirstUse: with no replica and a ReplicaTimeout
+// longer than a second, an unreplicated grant is still given back, also on
+// a server that has not cached the release script yet (its NOSCRIPT
+// round costs a whole WAIT before the script runs).
+func TestMinReplicasGiveBackFirstUse(t *testing.T) {
+	s := redistest.NewPrivateRedis(t)
+	ctx := context.Background()
+	l := newTestLocker(t, s, Options{TTL: time.Minute, MinReplicas: 1, ReplicaTimeout: 1500 * time.Millisecond})
+	_, err := l.TryAcquire(ctx, "first")
+	require.ErrorIs(t, err, ErrNotReplicated)
+	info, err := l.Inspect(ctx, "first")
+	require.NoError(t, err)
+	assert.False(t, info.Held, "the unreplicated grant must be given back")
+}

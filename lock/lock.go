@@ -263,7 +263,7 @@ func (lk *Lock) refresh(ctx context.Context) error {
 	if l.opts.MinReplicas > 0 {
 		var err error
 		res, acked, err = lua.Refresh.ExecWait(ctx, l.client, keyv[:], argv[:], l.opts.MinReplicas, l.opts.ReplicaTimeout)
-		if err != nil && res.Error() == nil {
+		if err := waitFailed(res, err); err != nil {
 			return scriptError("refresh", lk.name, err)
 		}
 	} else {

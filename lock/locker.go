@@ -176,7 +176,7 @@ func (l *Locker) runAcquire(ctx context.Context, k *keys.Lock, holder string, wa
 		argv := []string{holder, l.ttlArg, waitArg, l.leaseArg, l.fenceTTLArg, k.Wake, l.pubArg, l.holderPrefix, touch}
 		var err error
 		res, r.acked, err = lua.Acquire.ExecWait(ctx, l.client, keyv[:l.nkeys], argv, l.opts.MinReplicas, l.opts.ReplicaTimeout)
-		if err != nil && res.Error() == nil {
+		if err := waitFailed(res, err); err != nil {
 			return r, err
 		}
 	} else {
@@ -202,6 +202,22 @@ func (l *Locker) runAcquire(ctx context.Context, k *keys.Lock, holder string, wa
 		}
 	}
 	return r, nil
+}
+
+// waitFailed returns the error of an ExecWait whose script ran but whose
+// WAIT failed, or nil. A WAIT refused with an error reply (UNBLOCKED when
+// a failover demotes the primary, a CLIENT UNBLOCK ... ERROR) counts as no
+// acknowledgement at all: the caller goes on with acked 0, so a grant is
+// given back as ErrNotReplicated instead of staying held behind an error.
+// A transport error leaves the outcome unknown and is returned.
+func waitFailed(res rueidis.RedisResult, err error) error {
+	if err == nil || res.Error() != nil {
+		return nil
+	}
+	if _, ok := rueidis.IsRedisErr(err); ok {
+		return nil
+	}
+	return err
 }
 
 // decode fills r from the reply of acquire.lua:
@@ -283,7 +299,7 @@ func (l *Locker) runRelease(ctx context.Context, k *keys.Lock, holder, token str
 		argv := []string{holder, token, l.fenceTTLArg, k.Wake, l.pubArg, l.holderPrefix}
 		var err error
 		res, r.acked, err = lua.Release.ExecWait(ctx, l.client, keyv[:l.nkeys], argv, l.opts.MinReplicas, l.opts.ReplicaTimeout)
-		if err != nil && res.Error() == nil {
+		if err := waitFailed(res, err); err != nil {
 			return r, err
 		}
 	} else {
@@ -318,8 +334,17 @@ func (l *Locker) abandon(k *keys.Lock, holder string) {
 	_, _ = l.runRelease(ctx, k, holder, "0")
 }
 
+// cleanupTimeout bounds an abandon. With MinReplicas the release is
+// followed by a WAIT of up to ReplicaTimeout, twice when the server has not
+// cached the script yet (the WAIT pipelined behind the NOSCRIPT reply runs
+// out first); the release must get that long, or a grant could stay held
+// until its lease ends.
 func (l *Locker) cleanupTimeout() time.Duration {
-	return min(l.opts.TTL, time.Second)
+	d := min(l.opts.TTL, time.Second)
+	if l.opts.MinReplicas > 0 {
+		d += 2 * l.opts.ReplicaTimeout
+	}
+	return d
 }
 
 // TryAcquire takes the lock name if it is free, in one round trip, and

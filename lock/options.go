@@ -65,7 +65,11 @@ type Options struct {
 	// MinReplicas, when positive, makes every acquisition (and renewal)
 	// wait with WAIT until that many replicas acknowledged it; fewer
 	// acknowledgements within ReplicaTimeout give ErrNotReplicated (and an
-	// acquisition is given back). Default: 0, no waiting.
+	// acquisition is given back). A WAIT refused with an error reply (a
+	// failover unblocks it with UNBLOCKED) counts as no acknowledgement.
+	// A call can take up to twice ReplicaTimeout on a server that has not
+	// cached fencekit's scripts yet: give contexts that much. Default: 0,
+	// no waiting.
 	MinReplicas int
 
 	// ReplicaTimeout bounds the WAIT of MinReplicas. Default: 1s.
