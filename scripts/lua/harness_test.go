@@ -90,22 +90,13 @@ func (e *env) expand(s string) string {
 			return v
 		}
 		switch sub[1] {
-		case "lock":
-			return e.k.Lock
-		case "fence":
-			return e.k.Fence
-		case "q":
-			return e.k.Queue
-		case "qi":
-			return e.k.QueueInfo
 		case "wake":
 			return e.k.Wake
-		case "ev":
-			return e.k.Events
-		case "grant":
-			return e.k.Grant
 		case "mode":
 			return e.mode
+		case "now":
+		default:
+			return e.key(sub[1])
 		}
 		n := time.Now().UnixMilli()
 		if sub[2] != "" {
