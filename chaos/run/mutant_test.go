@@ -33,14 +33,25 @@ func scenarios() []scenario {
 	promote.OpTimeout = time.Second // WAIT may take 500 ms over the slow link
 	amnesia := base("amnesia", false, FaultRestartAmnesia)
 	amnesia.Duration = 3500 * time.Millisecond // a restart needs tokens granted before and after it
+	// A duplicate needs an append in flight while replies are dropped; at
+	// about 5 windows a run, 2 of 10 runs in CI had none. About 20 windows
+	// a run (about 4 duplicates per 12 windows measured) make a miss rare.
+	// The same for a stale write: 3-4 pauses a run left runs with one
+	// violation; about 9 pauses a run.
+	pause := base("standalone", true, FaultExecPause)
+	pause.FaultGap = 300 * time.Millisecond
+	pause.Duration = 6 * time.Second
+	dropReply := base("standalone", true, FaultProxyDropReply)
+	dropReply.FaultGap = 200 * time.Millisecond
+	dropReply.Duration = 4 * time.Second
 	return []scenario{
-		{MutantNoFence, base("standalone", true, FaultExecPause),
+		{MutantNoFence, pause,
 			func(r *Result) int { return r.Report.C2.Violations }, "C2 violations"},
 		{MutantIncrToken, amnesia,
 			func(r *Result) int { return r.Report.C1.Violations }, "C1 violations"},
 		{MutantNoWait, promote,
 			func(r *Result) int { return r.Report.C3.Violations }, "C3 violations"},
-		{MutantRetryAppend, base("standalone", true, FaultProxyDropReply),
+		{MutantRetryAppend, dropReply,
 			func(r *Result) int { return r.Report.Stream.Violations }, "stream violations"},
 	}
 }
