@@ -259,6 +259,13 @@ func TestTTLTiers(t *testing.T) {
 		require.InDelta(t, time.Hour.Milliseconds(), pttl(k.Out), 5000)
 		require.Greater(t, pttl(meta), 2*time.Hour.Milliseconds()-5000)
 
+		// Keys an operator made persistent stay persistent while running.
+		s.Do(t, "PERSIST", k.Out)
+		s.Do(t, "PERSIST", meta)
+		e.appendN(t, "s1", lk, 2, 1)
+		require.Equal(t, int64(-1), pttl(k.Out))
+		require.Equal(t, int64(-1), pttl(meta))
+
 		_, err := e.streams.End(ctx, "s1", lk.Token())
 		require.NoError(t, err)
 		require.LessOrEqual(t, pttl(k.Out), time.Minute.Milliseconds())
