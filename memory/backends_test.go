@@ -233,6 +233,51 @@ func TestVSetCommands(t *testing.T) {
 	assert.Empty(t, f.take())
 }
 
+// TestVSetQuantisation: VADD fails on a set of another quantisation only
+// when it reaches that set, after the VADDs of earlier records of the
+// batch. The tag records its quantisation, so a Store with another
+// VSetQuant is refused before any write; Reset of the whole tag clears it.
+func TestVSetQuantisation(t *testing.T) {
+	s, f := newFake(t, false, true)
+	c := s.NewClient(t)
+	ctx := context.Background()
+	q8, err := memory.New(c, memory.Options{Prefix: "p", Dim: 2, Backend: memory.BackendVSet, VSetQuant: "Q8"})
+	require.NoError(t, err)
+	bin, err := memory.New(c, memory.Options{Prefix: "p", Dim: 2, Backend: memory.BackendVSet, VSetQuant: "BIN"})
+	require.NoError(t, err)
+	require.NoError(t, q8.Put(ctx, []memory.Record{{ID: "a", Scope: "u/1", Embedding: []float32{1, 0}}}))
+	f.take()
+
+	// u/2 has no set yet, u/1 has a Q8 set: without the recorded
+	// quantisation the VADD into u/2 would run before the one into u/1 fails.
+	err = bin.Put(ctx, []memory.Record{
+		{ID: "x", Scope: "u/2", Embedding: []float32{1, 0}},
+		{ID: "y", Scope: "u/1", Embedding: []float32{0, 1}},
+	})
+	require.ErrorIs(t, err, memory.ErrInvalidArgument)
+	require.ErrorContains(t, err, "vector sets use Q8")
+	assert.Empty(t, f.take(), "no vector-set command may run")
+	for _, r := range [][2]string{{"u/2", "x"}, {"u/1", "y"}} {
+		_, err := q8.Get(ctx, r[0], r[1])
+		require.ErrorIs(t, err, memory.ErrNotFound)
+	}
+	// A scope of the tag that has no set yet is refused just the same.
+	err = bin.Put(ctx, []memory.Record{{ID: "x", Scope: "u/3", Embedding: []float32{1, 0}}})
+	require.ErrorIs(t, err, memory.ErrInvalidArgument)
+	require.NoError(t, q8.Put(ctx, []memory.Record{{ID: "b", Scope: "u/2", Embedding: []float32{0, 1}}}))
+	f.take()
+
+	// Reset of part of the tag keeps the quantisation; of all of it, clears it.
+	_, err = q8.Reset(ctx, "u/2")
+	require.NoError(t, err)
+	require.ErrorIs(t, bin.Put(ctx, []memory.Record{{ID: "x", Scope: "u/2", Embedding: []float32{1, 0}}}), memory.ErrInvalidArgument)
+	_, err = q8.Reset(ctx, "u")
+	require.NoError(t, err)
+	f.take()
+	require.NoError(t, bin.Put(ctx, []memory.Record{{ID: "x", Scope: "u/1", Embedding: []float32{1, 0}, CreatedAt: time.UnixMilli(1700000000000)}}))
+	assert.Equal(t, []string{"VADD p:{mem:u}:vs:u/1 FP32 <8 bytes> x BIN SETATTR {\"imp\":0,\"ts\":1700000000000}"}, f.take())
+}
+
 // Live conformance: the golden searches against a server with FT.*
 // (FENCEKIT_SEARCH_URL, e.g. redis://localhost:6380 running Redis 8 with
 // the Query Engine, Redis Stack or valkey-bundle) or with vector sets

@@ -102,7 +102,9 @@
 // [FILTER <expr> FILTER-EF 0] [TRUTH] per scope of the search (the scope's
 // descendants listed by the mscopes hash), merged in Go. A vset Store's
 // Put fails on a server without vector sets; Stores of other backends do
-// not maintain the sets (use one backend per Prefix).
+// not maintain the sets (use one backend per Prefix). The scope root's meta
+// hash records the VSetQuant its sets were made with, so a Store with
+// another flag is refused before any write.
 //
 // ft and vset over-fetch: they ask the server for [OverFetch]*K
 // candidates, read the ones whose fields the server did not return (one

@@ -36,6 +36,9 @@ type fakeVector struct {
 	log  []string
 	idx  map[string][2]string // name -> prefix, dim
 	sets map[string]map[string]velem
+	// quant is each set's quantisation flag: as Redis does, a VADD with
+	// another flag into an existing set is an error.
+	quant map[string]string
 }
 
 type velem struct {
@@ -46,7 +49,7 @@ type velem struct {
 // newFake starts a miniredis with the emulated features.
 func newFake(t *testing.T, ft, vset bool) (*redistest.Server, *fakeVector) {
 	s := redistest.NewMini(t)
-	f := &fakeVector{m: s.Mini, ft: ft, vset: vset, idx: map[string][2]string{}, sets: map[string]map[string]velem{}}
+	f := &fakeVector{m: s.Mini, ft: ft, vset: vset, idx: map[string][2]string{}, sets: map[string]map[string]velem{}, quant: map[string]string{}}
 	s.Mini.Server().SetPreHook(f.hook)
 	return s, f
 }
@@ -80,6 +83,7 @@ func (f *fakeVector) hook(c *server.Peer, cmd string, args ...string) bool {
 			if strings.Contains(k, ":vs:") {
 				f.log = append(f.log, show(append([]string{cmd}, args...)))
 				delete(f.sets, k)
+				delete(f.quant, k)
 			}
 		}
 		f.mu.Unlock()
@@ -118,6 +122,10 @@ func (f *fakeVector) hook(c *server.Peer, cmd string, args ...string) bool {
 		if set == nil {
 			set = map[string]velem{}
 			f.sets[args[0]] = set
+			f.quant[args[0]] = args[4]
+		} else if f.quant[args[0]] != args[4] {
+			c.WriteError("ERR asked quantization mismatch with existing vector set")
+			return true
 		}
 		_, had := set[args[3]]
 		set[args[3]] = velem{rueidis.ToVector32(args[2]), attrs}
@@ -128,6 +136,7 @@ func (f *fakeVector) hook(c *server.Peer, cmd string, args ...string) bool {
 		delete(set, args[1])
 		if len(set) == 0 {
 			delete(f.sets, args[0])
+			delete(f.quant, args[0])
 		}
 		c.WriteInt(map[bool]int{true: 1, false: 0}[had])
 	case "VCARD":

@@ -138,8 +138,11 @@ type Options struct {
 
 	// VSetQuant is the quantisation flag of every VADD of the vset
 	// backend: "NOQUANT" (float32, the default), "Q8" or "BIN". All Stores
-	// writing a Prefix must use the same one: a vector set refuses a VADD
-	// with another (Put then fails). Similarities are recomputed from the
+	// writing a scope root must use the same one: the root records the flag
+	// of its first vset Put, and a Put with another fails with
+	// [ErrInvalidArgument] before anything is written (a vector set would
+	// refuse the VADD only when the script reaches it). Reset of the whole
+	// root clears the record. Similarities are recomputed from the
 	// stored float32 vectors whatever the flag; the flag only changes which
 	// candidates the server finds.
 	VSetQuant string

@@ -18,13 +18,19 @@
 -- every record is also added to its scope's vector set "<base>vs:<scope>"
 -- (VADD key FP32 vec id <flag> SETATTR {"imp":..,"ts":..[,"cats":[..]]}) and
 -- removed from the set of the scope it leaves; the VADDs run before the other
--- writes, after a VDIM check of existing sets.
+-- writes, after a VDIM check of existing sets. The meta hash's field vq
+-- records the flag the tag's vector sets are created with (set by the
+-- first Put that adds to one); a flag that differs is refused before any
+-- write, since VADD would fail only at the first set of the other
+-- quantisation, after the VADDs of earlier records.
 --
 -- Reply: {created ms of each record}
 -- Errors: FENCEKIT_STALE, FENCEKIT_NOT_HOLDER, FENCEKIT_CORRUPT (lib_fence.lua);
---         FENCEKIT_BADARG <arg>; WRONGTYPE. All before the first write.
---         A VADD error (a set of another quantisation) comes after the sweep
---         of expired entries and after the VADDs of earlier records.
+--         FENCEKIT_BADARG <arg> (also "vset quantisation <flag>: the tag's
+--         vector sets use <vq>"); WRONGTYPE. All before the first write.
+--         A VADD error can still come after the sweep of expired entries and
+--         the VADDs of earlier records for vector sets made by other means
+--         (or by a fencekit version that did not record vq).
 -- Retryable: no. (Replaying it is harmless for the data, but a retry of a
 -- fenced write after the lease passed would be refused and mislead.)
 -- Include: lib_base.lua
@@ -36,6 +42,14 @@ if not tok then return e1 end
 local base = ARGV[3]
 local vq, e2 = mem_vq(ARGV[4])
 if not vq then return e2 end
+local vq_had = false
+if vq ~= '' then
+  local had = redis.call('HGET', KEYS[3], 'vq') -- WRONGTYPE here, before any write
+  if had and had ~= vq then
+    return redis.error_reply('FENCEKIT_BADARG vset quantisation ' .. vq .. ": the tag's vector sets use " .. had)
+  end
+  vq_had = had and true or false
+end
 local nargs = 11
 local n = (#ARGV - 4) / nargs
 if n < 1 or n ~= math.floor(n) or #KEYS ~= 5 + 2 * n then return redis.error_reply('FENCEKIT_BADARG count') end
@@ -102,4 +116,5 @@ for i, r in ipairs(recs) do
   out[i] = ts
 end
 if tok ~= '' then redis.call('HSET', KEYS[3], 'fence', tok) end
+if vq ~= '' and not vq_had then redis.call('HSET', KEYS[3], 'vq', vq) end
 return out

@@ -6,7 +6,8 @@
 -- ARGV[1] token ("" for an unfenced write), ARGV[2] mode "S"|"R",
 -- ARGV[3] base "<prefix>:{mem:<root>}:", ARGV[4] vector-set flag ("" or the
 -- quantisation flag of the vset backend: the scopes' vector sets
--- "<base>vs:<scope>" are deleted too), ARGV[5] scope
+-- "<base>vs:<scope>" are deleted too, and the meta hash's vq field, the
+-- tag's quantisation, when no scope of the tag is left), ARGV[5] scope
 --
 -- Reply: the number of index entries removed (records, including expired
 -- ones not swept yet)
@@ -52,4 +53,5 @@ for i = 1, #exps, 500 do
   redis.call('ZREM', KEYS[4], unpack(exps, i, math.min(i + 499, #exps)))
 end
 if tok ~= '' then redis.call('HSET', KEYS[3], 'fence', tok) end
+if vq ~= '' and redis.call('HLEN', KEYS[5]) == 0 then redis.call('HDEL', KEYS[3], 'vq') end
 return n
