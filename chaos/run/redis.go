@@ -92,6 +92,16 @@ func (n *node) stop() {
 
 func (n *node) signal(sig syscall.Signal) error { return n.p.signal(sig) }
 
+// pause freezes the server with SIGSTOP for d, then resumes it (also when
+// stopping failed half-way, so no server is left frozen).
+func (n *node) pause(d time.Duration) error {
+	if err := n.signal(syscall.SIGSTOP); err != nil {
+		return err
+	}
+	time.Sleep(d)
+	return n.signal(syscall.SIGCONT)
+}
+
 // do runs an admin command on the node.
 func (n *node) do(args ...string) (string, error) {
 	return rawString(n.addr(), 2*time.Second, args...)

@@ -10,6 +10,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"sort"
 	"strconv"
 	"sync"
@@ -241,6 +242,23 @@ func Run(ctx context.Context, cfg Config) (res *Result, err error) {
 		return nil, err
 	}
 	defer top.Close()
+	if len(cfg.Faults) > 0 {
+		// Kinds of other topologies are left out, so one list can serve
+		// a run over several; a kind no topology has is an error.
+		var kinds []string
+		for _, k := range cfg.Faults {
+			switch {
+			case !slices.Contains(AllFaults, k):
+				return nil, fmt.Errorf("run: unknown fault %q (known: %v)", k, AllFaults)
+			case k == FaultExecPause || k == FaultExecKill || slices.Contains(top.Faults(), k):
+				kinds = append(kinds, k)
+			}
+		}
+		if len(kinds) == 0 {
+			return nil, fmt.Errorf("run: %s: none of the faults %v applies (its own: %v)", top.Name(), cfg.Faults, top.Faults())
+		}
+		cfg.Faults = kinds
+	}
 	o := &orchestrator{cfg: cfg, top: top, dir: dir, exe: exe}
 	defer o.stopAll()
 	for range cfg.Executors {

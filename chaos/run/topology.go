@@ -8,6 +8,7 @@ import (
 	"os/exec"
 	"strconv"
 	"strings"
+	"syscall"
 	"time"
 
 	"github.com/redis/rueidis"
@@ -62,6 +63,7 @@ type Topology interface {
 // Fault kinds injected on servers and on the link.
 const (
 	FaultRestart        = "redis-kill9-restart"
+	FaultRedisPause     = "redis-sigstop"
 	FaultRestartAmnesia = "redis-restart-nopersist"
 	FaultProxyLatency   = "proxy-latency"
 	FaultProxyBlackhole = "proxy-blackhole"
@@ -69,11 +71,20 @@ const (
 	FaultProxyDropReply = "proxy-dropreply"
 	FaultSentinelFO     = "sentinel-failover"
 	FaultPrimaryKill    = "primary-kill9"
+	FaultPrimaryPause   = "primary-sigstop"
 	FaultClusterFO      = "cluster-failover"
 	FaultMasterKill     = "master-kill9"
+	FaultMasterPause    = "master-sigstop"
 	FaultExecPause      = "executor-sigstop"
 	FaultExecKill       = "executor-sigkill"
 )
+
+// AllFaults lists every fault kind of every topology.
+var AllFaults = []string{
+	FaultRestart, FaultRedisPause, FaultRestartAmnesia, FaultProxyLatency, FaultProxyBlackhole,
+	FaultProxyReset, FaultProxyDropReply, FaultSentinelFO, FaultPrimaryKill, FaultPrimaryPause,
+	FaultClusterFO, FaultMasterKill, FaultMasterPause, FaultPromote, FaultExecPause, FaultExecKill,
+}
 
 func dataLines(extra ...string) func(int, string) []string {
 	return func(int, string) []string {
@@ -139,7 +150,7 @@ func (t *Standalone) Faults() []string {
 		// The point of this topology: counters lost again and again.
 		return []string{FaultRestartAmnesia}
 	}
-	return []string{FaultRestart, FaultProxyLatency, FaultProxyBlackhole, FaultProxyReset, FaultProxyDropReply}
+	return []string{FaultRestart, FaultRedisPause, FaultProxyLatency, FaultProxyBlackhole, FaultProxyReset, FaultProxyDropReply}
 }
 func (t *Standalone) Healthy() error {
 	t.Proxy.SetMode(ProxyPass, 0)
@@ -157,6 +168,14 @@ func (t *Standalone) Inject(kind string, rng *rand.Rand, start func()) (string, 
 		t.srv.kill9()
 		time.Sleep(time.Duration(100+rng.IntN(400)) * time.Millisecond)
 		return t.srv.addr(), t.srv.start()
+	case FaultRedisPause:
+		// The server freezes with every connection open (a VM stall):
+		// leases run out by its clock meanwhile, replies come late.
+		if t.amnesia {
+			return "", fmt.Errorf("run: %s: fault %q is for the persistent standalone", t.Name(), kind)
+		}
+		start()
+		return t.srv.addr(), t.srv.pause(time.Duration(300+rng.IntN(1200)) * time.Millisecond)
 	case FaultProxyLatency:
 		d := time.Duration(20+rng.IntN(300)) * time.Millisecond
 		start()
@@ -260,8 +279,10 @@ func (t *Sentinel) Spec() ClientSpec {
 	}
 	return ClientSpec{Kind: "sentinel", Addrs: a, MasterSet: masterSet}
 }
-func (t *Sentinel) Replicas() int    { return len(t.data) - 1 }
-func (t *Sentinel) Faults() []string { return []string{FaultSentinelFO, FaultPrimaryKill} }
+func (t *Sentinel) Replicas() int { return len(t.data) - 1 }
+func (t *Sentinel) Faults() []string {
+	return []string{FaultSentinelFO, FaultPrimaryKill, FaultPrimaryPause}
+}
 
 // master asks the sentinels (a majority must agree) for the primary.
 func (t *Sentinel) master() (string, error) {
@@ -384,6 +405,36 @@ func (t *Sentinel) Inject(kind string, rng *rand.Rand, start func()) (string, er
 		if err := n.restartAsReplica(m); err != nil {
 			return old, err
 		}
+	case FaultPrimaryPause:
+		// Frozen past down-after-milliseconds: the sentinels promote a
+		// replica; resumed, the old primary still believes it is the
+		// primary, with its clients connected, until the sentinels
+		// convert it (about 10 s, reliability.md §4). Without
+		// min-replicas-to-write it takes writes meanwhile.
+		n := t.node(old)
+		if n == nil {
+			return old, fmt.Errorf("run: primary %s is not one of ours", old)
+		}
+		start()
+		if err := n.signal(syscall.SIGSTOP); err != nil {
+			return old, err
+		}
+		err := waitFor(30*time.Second, "sentinels to promote a replica", func() error {
+			m, err := t.master()
+			if err == nil && m == old {
+				err = errors.New("still " + old)
+			}
+			return err
+		})
+		// Resume in any case; a little later than the promotion, so the
+		// new primary has taken writes before the old one wakes.
+		time.Sleep(time.Duration(rng.IntN(1000)) * time.Millisecond)
+		if cerr := n.signal(syscall.SIGCONT); err == nil {
+			err = cerr
+		}
+		if err != nil {
+			return old, err
+		}
 	default:
 		return "", fmt.Errorf("run: sentinel: unknown fault %q", kind)
 	}
@@ -454,8 +505,10 @@ func (t *Cluster) Spec() ClientSpec {
 	}
 	return ClientSpec{Kind: "cluster", Addrs: a}
 }
-func (t *Cluster) Replicas() int    { return 1 }
-func (t *Cluster) Faults() []string { return []string{FaultClusterFO, FaultMasterKill} }
+func (t *Cluster) Replicas() int { return 1 }
+func (t *Cluster) Faults() []string {
+	return []string{FaultClusterFO, FaultMasterKill, FaultMasterPause}
+}
 
 func (t *Cluster) roles() (masters, replicas []*node) {
 	for _, n := range t.nodes {
@@ -533,10 +586,14 @@ func (t *Cluster) Inject(kind string, rng *rand.Rand, start func()) (string, err
 			return r.addr(), err
 		}
 		return r.addr(), t.Healthy()
-	case FaultMasterKill:
+	case FaultMasterKill, FaultMasterPause:
 		m := masters[rng.IntN(len(masters))]
 		start()
-		m.kill9()
+		if kind == FaultMasterKill {
+			m.kill9()
+		} else if err := m.signal(syscall.SIGSTOP); err != nil {
+			return m.addr(), err
+		}
 		var other *node
 		for _, n := range t.nodes {
 			if n != m {
@@ -544,9 +601,12 @@ func (t *Cluster) Inject(kind string, rng *rand.Rand, start func()) (string, err
 				break
 			}
 		}
-		// The replica takes over after cluster-node-timeout; then bring
-		// the old master back (it rejoins as a replica, empty).
-		if err := waitFor(60*time.Second, "failover of "+m.addr(), func() error {
+		// The replica takes over after cluster-node-timeout (a frozen
+		// master does not answer, so roles() does not count it); then
+		// bring the old master back: restarted it rejoins as an empty
+		// replica; resumed it still believes it owns its slots until
+		// gossip tells it otherwise (41 ms measured, reliability.md §4).
+		err := waitFor(60*time.Second, "failover of "+m.addr(), func() error {
 			if s := infoField(other.addr(), "cluster", "cluster_state"); s != "ok" {
 				return errors.New(s)
 			}
@@ -555,13 +615,22 @@ func (t *Cluster) Inject(kind string, rng *rand.Rand, start func()) (string, err
 				return fmt.Errorf("%d masters", len(ms))
 			}
 			return nil
-		}); err != nil {
+		})
+		if kind == FaultMasterPause {
+			time.Sleep(time.Duration(rng.IntN(1000)) * time.Millisecond)
+			if cerr := m.signal(syscall.SIGCONT); err == nil {
+				err = cerr
+			}
+		}
+		if err != nil {
 			return m.addr(), err
 		}
-		if err := m.start(); err != nil {
-			return m.addr(), err
+		if kind == FaultMasterKill {
+			if err := m.start(); err != nil {
+				return m.addr(), err
+			}
 		}
-		err := t.Healthy()
+		err = t.Healthy()
 		time.Sleep(4 * time.Second) // settle (2 x cluster-node-timeout) before the next server fault
 		return m.addr(), err
 	}

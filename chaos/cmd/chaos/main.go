@@ -46,6 +46,7 @@ func main() {
 	out := flag.String("out", "", "directory for histories and reports (default: a new temp dir)")
 	mutant := flag.String("mutant", "", "run a negative control (nofence, incr-token, nowait, retry-append)")
 	dur := flag.Duration("duration", 0, "override the profile's duration per run")
+	faultKinds := flag.String("faults", "", "comma-separated fault kinds to inject (default: every server fault of the topology, executor-sigstop and executor-sigkill)")
 	autoRefresh := flag.Bool("autorefresh", false, "executors renew their leases in the background (lock.Options.AutoRefresh)")
 	flag.Parse()
 	p, ok := profiles[*prof]
@@ -77,6 +78,9 @@ func main() {
 				Executors: p.executors, Workers: p.workers, Sessions: p.sessions, FaultGap: p.gap,
 				Incr: top == "sentinel" && mode == "fast", Mutant: *mutant, Out: *out, Log: os.Stdout,
 				AutoRefresh: *autoRefresh,
+			}
+			if *faultKinds != "" {
+				cfg.Faults = strings.Split(*faultKinds, ",")
 			}
 			if mode != "fast" && mode != "durable" {
 				fmt.Fprintf(os.Stderr, "chaos: unknown mode %q\n", mode)
