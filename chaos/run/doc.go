@@ -8,8 +8,10 @@
 // The pieces:
 //
 //   - [Topology] and its three implementations start and stop servers by
-//     PID and inject the server-side faults (restart without persistence,
-//     Sentinel failover, Cluster failover);
+//     PID and inject the server-side faults (kill -9 and restart, with and
+//     without persistence; SIGSTOP of the server, the Sentinel primary or a
+//     Cluster master past a failover; Sentinel and Cluster failovers);
+//     [AllFaults] lists them, and Config.Faults picks some;
 //   - [Proxy] is a TCP proxy that adds latency, blackholes, resets
 //     connections or drops replies after forwarding a request;
 //   - [RunExecutor] is the body of an executor subprocess (see
