@@ -21,12 +21,13 @@ type node struct {
 	conf     string // config file
 	p        *proc
 	sentinel bool
+	skewLib  string // the clock shim the server runs under ("": none), see skew.go
 }
 
 func (n *node) addr() string { return "127.0.0.1:" + strconv.Itoa(n.port) }
 
 // newNode writes a config with lines and starts the server.
-func newNode(parent string, sentinel, bus bool, lines func(port int, dir string) []string) (*node, error) {
+func newNode(parent string, sentinel, bus bool, lines func(port int, dir string) []string, opts ...func(*node)) (*node, error) {
 	port, err := freePort(bus)
 	if err != nil {
 		return nil, err
@@ -38,6 +39,14 @@ func newNode(parent string, sentinel, bus bool, lines func(port int, dir string)
 	n := &node{port: port, dir: dir, bin: "redis-server", sentinel: sentinel}
 	if sentinel {
 		n.bin = "redis-sentinel"
+	}
+	for _, o := range opts {
+		o(n)
+	}
+	if n.skewLib != "" {
+		if err := os.WriteFile(n.skewFile(), []byte("0"), 0o644); err != nil {
+			return nil, err
+		}
 	}
 	base := []string{
 		"port " + strconv.Itoa(port),
@@ -62,6 +71,9 @@ func (n *node) start() error {
 	}
 	cmd := exec.Command(bin, n.conf)
 	cmd.Dir = n.dir
+	if n.skewLib != "" {
+		cmd.Env = append(os.Environ(), "LD_PRELOAD="+n.skewLib, "FENCEKIT_SKEW_FILE="+n.skewFile())
+	}
 	p, err := spawn(cmd)
 	if err != nil {
 		return err

@@ -83,7 +83,7 @@ const (
 var AllFaults = []string{
 	FaultRestart, FaultRedisPause, FaultRestartAmnesia, FaultProxyLatency, FaultProxyBlackhole,
 	FaultProxyReset, FaultProxyDropReply, FaultSentinelFO, FaultPrimaryKill, FaultPrimaryPause,
-	FaultClusterFO, FaultMasterKill, FaultMasterPause, FaultPromote, FaultExecPause, FaultExecKill,
+	FaultClusterFO, FaultMasterKill, FaultMasterPause, FaultPromote, FaultClockJump, FaultExecPause, FaultExecKill,
 }
 
 func dataLines(extra ...string) func(int, string) []string {
@@ -108,6 +108,7 @@ type Standalone struct {
 	srv     *node
 	Proxy   *Proxy
 	amnesia bool
+	skewLib string // "": no clock faults
 }
 
 // NewStandalone starts the server and the proxy in a new directory under
@@ -123,8 +124,12 @@ func NewStandalone(base string, amnesia bool) (*Standalone, error) {
 		lines = func(int, string) []string {
 			return []string{`save ""`, "appendonly yes", "appendfsync always"}
 		}
+		if t.skewLib, err = clockFaults(dir); err != nil {
+			t.Close()
+			return nil, err
+		}
 	}
-	if t.srv, err = newNode(dir, false, false, lines); err != nil {
+	if t.srv, err = newNode(dir, false, false, lines, withSkew(t.skewLib)); err != nil {
 		t.Close()
 		return nil, err
 	}
@@ -150,7 +155,11 @@ func (t *Standalone) Faults() []string {
 		// The point of this topology: counters lost again and again.
 		return []string{FaultRestartAmnesia}
 	}
-	return []string{FaultRestart, FaultRedisPause, FaultProxyLatency, FaultProxyBlackhole, FaultProxyReset, FaultProxyDropReply}
+	k := []string{FaultRestart, FaultRedisPause, FaultProxyLatency, FaultProxyBlackhole, FaultProxyReset, FaultProxyDropReply}
+	if t.skewLib != "" {
+		k = append(k, FaultClockJump)
+	}
+	return k
 }
 func (t *Standalone) Healthy() error {
 	t.Proxy.SetMode(ProxyPass, 0)
@@ -176,6 +185,8 @@ func (t *Standalone) Inject(kind string, rng *rand.Rand, start func()) (string, 
 		}
 		start()
 		return t.srv.addr(), t.srv.pause(time.Duration(300+rng.IntN(1200)) * time.Millisecond)
+	case FaultClockJump:
+		return jumpClock(t.srv, rng, start)
 	case FaultProxyLatency:
 		d := time.Duration(20+rng.IntN(300)) * time.Millisecond
 		start()
@@ -221,6 +232,7 @@ type Sentinel struct {
 	data      []*node
 	sentinels []*node
 	minRep    int
+	skewLib   string // "": no clock faults
 }
 
 const masterSet = "mymaster"
@@ -235,14 +247,18 @@ func NewSentinel(base string, replicas, minReplicasToWrite int) (*Sentinel, erro
 	}
 	t := &Sentinel{dir: dir, minRep: minReplicasToWrite}
 	extra := []string{"min-replicas-to-write " + strconv.Itoa(minReplicasToWrite), "min-replicas-max-lag 1"}
-	primary, err := newNode(dir, false, false, dataLines(extra...))
+	if t.skewLib, err = clockFaults(dir); err != nil {
+		t.Close()
+		return nil, err
+	}
+	primary, err := newNode(dir, false, false, dataLines(extra...), withSkew(t.skewLib))
 	if err != nil {
 		t.Close()
 		return nil, err
 	}
 	t.data = append(t.data, primary)
 	for range replicas {
-		r, err := newNode(dir, false, false, dataLines(append(extra, "replicaof 127.0.0.1 "+strconv.Itoa(primary.port))...))
+		r, err := newNode(dir, false, false, dataLines(append(extra, "replicaof 127.0.0.1 "+strconv.Itoa(primary.port))...), withSkew(t.skewLib))
 		if err != nil {
 			t.Close()
 			return nil, err
@@ -281,7 +297,11 @@ func (t *Sentinel) Spec() ClientSpec {
 }
 func (t *Sentinel) Replicas() int { return len(t.data) - 1 }
 func (t *Sentinel) Faults() []string {
-	return []string{FaultSentinelFO, FaultPrimaryKill, FaultPrimaryPause}
+	k := []string{FaultSentinelFO, FaultPrimaryKill, FaultPrimaryPause}
+	if t.skewLib != "" {
+		k = append(k, FaultClockJump)
+	}
+	return k
 }
 
 // master asks the sentinels (a majority must agree) for the primary.
@@ -405,6 +425,14 @@ func (t *Sentinel) Inject(kind string, rng *rand.Rand, start func()) (string, er
 		if err := n.restartAsReplica(m); err != nil {
 			return old, err
 		}
+	case FaultClockJump:
+		// Any data node: a skewed replica is what a later failover
+		// promotes, and the tokens it mints start from its clock.
+		target, err := jumpClock(t.data[rng.IntN(len(t.data))], rng, start)
+		if err != nil {
+			return target, err
+		}
+		return target, t.Healthy()
 	case FaultPrimaryPause:
 		// Frozen past down-after-milliseconds: the sentinels promote a
 		// replica; resumed, the old primary still believes it is the

@@ -8,6 +8,7 @@ import (
 	"net"
 	"os"
 	"os/exec"
+	"strconv"
 	"syscall"
 	"testing"
 	"time"
@@ -59,12 +60,7 @@ func TestClassify(t *testing.T) {
 // redis-server replies msg as an error.
 func redisErr(t *testing.T, msg string) error {
 	t.Helper()
-	if _, err := exec.LookPath("redis-server"); err != nil {
-		if os.Getenv("FENCEKIT_REQUIRE_REDIS") == "1" {
-			t.Fatalf("redis-server: %v", err)
-		}
-		t.Skipf("redis-server: %v", err)
-	}
+	needRedis(t)
 	n, err := newNode(t.TempDir(), false, false, dataLines())
 	if err != nil {
 		t.Fatal(err)
@@ -165,5 +161,60 @@ func TestOrderCheck(t *testing.T) {
 	dups, order := orderCheck(ops)
 	if dups != 1 || order != 2 {
 		t.Fatalf("dups %d order %d, want 1 and 2", dups, order)
+	}
+}
+
+// TestClockShim: a server under the clock shim reports the skewed time in
+// TIME and expires keys by it, forward and back; a node without the shim
+// refuses setSkew.
+func TestClockShim(t *testing.T) {
+	needRedis(t)
+	dir := t.TempDir()
+	lib, err := buildSkew(dir)
+	if err != nil {
+		if os.Getenv("FENCEKIT_REQUIRE_REDIS") == "1" {
+			t.Fatal(err)
+		}
+		t.Skip(err)
+	}
+	n, err := newNode(dir, false, false, dataLines(), withSkew(lib))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer n.stop()
+	if _, err := n.do("SET", "k", "v", "PX", "5000"); err != nil {
+		t.Fatal(err)
+	}
+	if err := n.setSkew(-20 * time.Second); err != nil {
+		t.Fatal(err)
+	}
+	v, err := rawDo(n.addr(), time.Second, "PTTL", "k")
+	if pttl, perr := strconv.ParseInt(fmt.Sprint(v), 10, 64); err != nil || perr != nil || pttl <= 20000 || pttl > 25000 {
+		t.Fatalf("PTTL after a 20 s step back = %v (%v), want in (20000, 25000]", v, err)
+	}
+	if err := n.setSkew(6 * time.Second); err != nil { // 26 s forward: past the expiry
+		t.Fatal(err)
+	}
+	if v, err := rawDo(n.addr(), time.Second, "EXISTS", "k"); err != nil || fmt.Sprint(v) != "0" {
+		t.Fatalf("EXISTS after the jump past the expiry = %v, %v; want 0", v, err)
+	}
+
+	plain, err := newNode(dir, false, false, dataLines())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer plain.stop()
+	if err := plain.setSkew(time.Second); err == nil {
+		t.Fatal("setSkew on a node without the shim succeeded")
+	}
+}
+
+func needRedis(t *testing.T) {
+	t.Helper()
+	if _, err := exec.LookPath("redis-server"); err != nil {
+		if os.Getenv("FENCEKIT_REQUIRE_REDIS") == "1" {
+			t.Fatalf("redis-server: %v", err)
+		}
+		t.Skipf("redis-server: %v", err)
 	}
 }
