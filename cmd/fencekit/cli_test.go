@@ -458,3 +458,47 @@ func TestPerNode(t *testing.T) {
 		t.Errorf("%+v", r)
 	}
 }
+
+// TestDoctorSentinel: a URL naming a Sentinel without ?master_set= fails
+// with the master sets it monitors and the URL to use; with master_set the
+// doctor checks the primary behind it.
+func TestDoctorSentinel(t *testing.T) {
+	schemas := loadSchemas(t)
+	primary := redistest.NewPrivateRedis(t)
+	addr := redistest.NewSentinel(t, primary, "fkset")
+
+	r := cli(t, "doctor", "--url", "redis://"+addr)
+	if r.code != exitFailed {
+		t.Fatalf("doctor on a Sentinel: exit %d, want %d\n%s\n%s", r.code, exitFailed, r.stdout, r.stderr)
+	}
+	for _, want := range []string{"fail  server", "Redis Sentinel", "redis://" + addr + "?master_set=fkset", "it monitors fkset at " + primary.Addrs[0]} {
+		if !strings.Contains(r.stdout, want) {
+			t.Errorf("doctor on a Sentinel: no %q in\n%s", want, r.stdout)
+		}
+	}
+	r = cli(t, "doctor", "--json", "--url", "redis://"+addr)
+	if err := schemas.validate("doctor.schema.json", []byte(r.stdout)); err != nil {
+		t.Fatalf("doctor --json: %v\n%s", err, r.stdout)
+	}
+	var doc doctorJSON
+	if err := json.Unmarshal([]byte(r.stdout), &doc); err != nil {
+		t.Fatal(err)
+	}
+	if doc.Result != statusFail || len(doc.Checks) != 1 || doc.Checks[0].Facts["master_sets"] != "fkset" || doc.Checks[0].Facts["redis_mode"] != "sentinel" {
+		t.Errorf("doctor --json on a Sentinel: %+v", doc)
+	}
+
+	r = cli(t, "doctor", "--json", "--url", "redis://"+addr+"?master_set=fkset")
+	if r.code != exitOK {
+		t.Fatalf("doctor with master_set: exit %d\n%s\n%s", r.code, r.stdout, r.stderr)
+	}
+	doc = doctorJSON{}
+	if err := json.Unmarshal([]byte(r.stdout), &doc); err != nil {
+		t.Fatal(err)
+	}
+	for _, c := range doc.Checks {
+		if c.Name == "server" && (c.Status != statusOK || !strings.Contains(c.Detail, "sentinel-managed (master set fkset)") || c.Facts["role"] != "master") {
+			t.Errorf("server check through the Sentinel: %+v", c)
+		}
+	}
+}

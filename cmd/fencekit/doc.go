@@ -45,8 +45,11 @@
 // the server, and the round-trip latency. A check whose command the server
 // lacks or the ACL denies reports unknown instead of failing. On a cluster
 // the configuration checks run on every master and report the worst,
-// naming how many masters it concerns. docs/ACL.md lists the ACL the CLI
-// needs (and a read-only viewer variant).
+// naming how many masters it concerns; through a Sentinel
+// (?master_set=) they run on the primary it names. A URL that names a
+// Sentinel without ?master_set= is a failing check that lists the master
+// sets the Sentinel monitors and the URL to use. docs/ACL.md lists the ACL
+// the CLI needs (and a read-only viewer variant).
 //
 // # Connection and output
 //

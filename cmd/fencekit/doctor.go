@@ -87,6 +87,11 @@ func runDoctor(ctx context.Context, a *app, _ []string) error {
 	}
 	d := &doctor{a: a, c: a.client}
 	d.gather(ctx)
+	if r, ok := d.sentinelOnly(ctx); ok {
+		// No other check applies to a Sentinel: report this one alone.
+		a.report([]checkResult{r})
+		return &codeError{exitFailed, errQuiet}
+	}
 	checks := []checkResult{
 		d.perNode((*node).checkServer),
 		d.perNode((*node).checkPersistence),
@@ -264,6 +269,44 @@ func facts(kv ...string) map[string]string {
 		}
 	}
 	return m
+}
+
+// sentinelOnly reports a URL that names a Redis Sentinel without
+// ?master_set=: executors would send their scripts to the Sentinel. The
+// check lists the master sets the Sentinel monitors and the URL to use.
+func (d *doctor) sentinelOnly(ctx context.Context) (checkResult, bool) {
+	if d.a.opt.Sentinel.MasterSet != "" || len(d.nodes) != 1 || d.nodes[0].server["redis_mode"] != "sentinel" {
+		return checkResult{}, false
+	}
+	r := checkResult{Name: "server", Status: statusFail, Facts: facts("redis_mode", "sentinel", "version", d.nodes[0].server["redis_version"])}
+	ctx, cancel := d.a.reqCtx(ctx)
+	defer cancel()
+	var sets []string
+	var names []string
+	msgs, err := d.c.Do(ctx, d.c.B().Arbitrary("SENTINEL", "MASTERS").Build()).ToArray()
+	for _, m := range msgs {
+		f, ferr := m.AsStrMap()
+		if ferr != nil || f["name"] == "" {
+			continue
+		}
+		names = append(names, f["name"])
+		sets = append(sets, fmt.Sprintf("%s at %s:%s (%s replicas, flags %s)", f["name"], f["ip"], f["port"], f["num-slaves"], f["flags"]))
+	}
+	r.Facts["master_sets"] = strings.Join(names, ",")
+	r.Detail = "this address is a Redis Sentinel, not a data server: add ?master_set=<name> to the URL"
+	switch {
+	case err != nil:
+		r.Detail += "; SENTINEL MASTERS: " + why(err)
+	case len(sets) == 0:
+		r.Detail += "; it monitors no master set"
+	default:
+		sep := "?"
+		if strings.Contains(d.a.redacted, "?") {
+			sep = "&"
+		}
+		r.Detail += fmt.Sprintf(", e.g. %s%smaster_set=%s; it monitors %s", d.a.redacted, sep, names[0], strings.Join(sets, "; "))
+	}
+	return r, true
 }
 
 func (n *node) checkServer(d *doctor) checkResult {
