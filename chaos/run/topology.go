@@ -83,7 +83,7 @@ const (
 var AllFaults = []string{
 	FaultRestart, FaultRedisPause, FaultRestartAmnesia, FaultProxyLatency, FaultProxyBlackhole,
 	FaultProxyReset, FaultProxyDropReply, FaultSentinelFO, FaultPrimaryKill, FaultPrimaryPause,
-	FaultClusterFO, FaultMasterKill, FaultMasterPause, FaultPromote, FaultClockJump, FaultExecPause, FaultExecKill,
+	FaultClusterFO, FaultMasterKill, FaultMasterPause, FaultSlotMigrate, FaultPromote, FaultClockJump, FaultExecPause, FaultExecKill,
 }
 
 func dataLines(extra ...string) func(int, string) []string {
@@ -535,7 +535,7 @@ func (t *Cluster) Spec() ClientSpec {
 }
 func (t *Cluster) Replicas() int { return 1 }
 func (t *Cluster) Faults() []string {
-	return []string{FaultClusterFO, FaultMasterKill, FaultMasterPause}
+	return []string{FaultClusterFO, FaultMasterKill, FaultMasterPause, FaultSlotMigrate}
 }
 
 func (t *Cluster) roles() (masters, replicas []*node) {
@@ -598,6 +598,12 @@ func (t *Cluster) Inject(kind string, rng *rand.Rand, start func()) (string, err
 		return "", errors.New("run: cluster has no master or replica")
 	}
 	switch kind {
+	case FaultSlotMigrate:
+		target, err := t.migrateSlot(rng, start)
+		if err != nil {
+			return target, err
+		}
+		return target, t.Healthy()
 	case FaultClusterFO:
 		r := replicas[rng.IntN(len(replicas))]
 		start()
