@@ -67,11 +67,72 @@ func (s *Script) Retryable() bool { return s.retryable }
 // ReadOnly reports whether the header marks the script read-only.
 func (s *Script) ReadOnly() bool { return s.readOnly }
 
+// Exec runs the script: EVALSHA, then EVAL after NOSCRIPT (EVALSHA_RO for
+// read-only scripts), through rueidis, which retries it on a broken
+// connection only when Retryable. Exec adds one retry rule of its own,
+// for every script: a reply saying the server refused the script before
+// running it - TRYAGAIN (a Cluster slot being migrated, with the script's
+// keys split between two nodes), CLUSTERDOWN or LOADING - is retried
+// with backoff (1 ms doubling to 50 ms) for at most RefusalBudget, or
+// until ctx ends; then the refusal is returned. The script did not run, so
+// running it again cannot apply it twice.
+func (s *Script) Exec(ctx context.Context, c rueidis.Client, keys, args []string) rueidis.RedisResult {
+	res := s.Lua.Exec(ctx, c, keys, args)
+	if refused(res.Error()) {
+		retryRefused(ctx, func() bool {
+			res = s.Lua.Exec(ctx, c, keys, args)
+			return refused(res.Error())
+		})
+	}
+	return res
+}
+
+// retryRefused calls try, which reports whether the server refused again,
+// with backoff until it did not, RefusalBudget passed or ctx ended.
+func retryRefused(ctx context.Context, try func() (refused bool)) {
+	deadline := time.Now().Add(RefusalBudget)
+	for delay := time.Millisecond; time.Now().Add(delay).Before(deadline); delay = min(2*delay, 50*time.Millisecond) {
+		t := time.NewTimer(delay)
+		select {
+		case <-ctx.Done():
+			t.Stop()
+			return
+		case <-t.C:
+		}
+		if !try() {
+			return
+		}
+	}
+}
+
+// RefusalBudget bounds how long Exec and ExecWait retry a script the
+// server refused without running it (TRYAGAIN, CLUSTERDOWN, LOADING).
+var RefusalBudget = 2 * time.Second
+
+// refused reports whether err is a reply by which the server refused a
+// command before running it, one that may pass soon.
+func refused(err error) bool {
+	re, ok := rueidis.IsRedisErr(err)
+	return ok && (re.IsTryAgain() || re.IsClusterDown() || re.IsLoading())
+}
+
 // ExecWait runs the script and then WAIT replicas timeout on the same
 // connection, so WAIT covers exactly the script's writes. It returns the
 // script's result and the number of replicas that acknowledged. On a cluster
 // client the dedicated connection is bound to the node owning keys[0].
+// Refusals are retried as by Exec.
 func (s *Script) ExecWait(ctx context.Context, c rueidis.Client, keys, args []string, replicas int, timeout time.Duration) (rueidis.RedisResult, int64, error) {
+	res, acked, err := s.execWait(ctx, c, keys, args, replicas, timeout)
+	if err == nil && refused(res.Error()) {
+		retryRefused(ctx, func() bool {
+			res, acked, err = s.execWait(ctx, c, keys, args, replicas, timeout)
+			return err == nil && refused(res.Error())
+		})
+	}
+	return res, acked, err
+}
+
+func (s *Script) execWait(ctx context.Context, c rueidis.Client, keys, args []string, replicas int, timeout time.Duration) (rueidis.RedisResult, int64, error) {
 	var res rueidis.RedisResult
 	var acked int64
 	err := c.Dedicated(func(dc rueidis.DedicatedClient) error {
