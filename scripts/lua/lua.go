@@ -7,7 +7,10 @@
 // the script after a connection error (only idempotent scripts say so),
 // "ReadOnly: yes" sends it with EVALSHA_RO, and "Include: lib.lua" prepends a
 // library file of helpers. Scripts run with EVALSHA and fall back to EVAL
-// when the server does not know them yet (rueidis does this).
+// when the server does not know them yet (rueidis does this). Whatever the
+// header says, [Script.Exec] sends a script again when the server refused
+// it without running it (TRYAGAIN, CLUSTERDOWN, LOADING), for at most
+// [RefusalBudget].
 //
 // Error replies of fencekit's own scripts start with a code:
 //
