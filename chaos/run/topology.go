@@ -73,6 +73,8 @@ const (
 	FaultPrimaryKill    = "primary-kill9"
 	FaultPrimaryPause   = "primary-sigstop"
 	FaultClusterFO      = "cluster-failover"
+	FaultClusterFOForce = "cluster-failover-force"
+	FaultClusterFOTake  = "cluster-failover-takeover"
 	FaultMasterKill     = "master-kill9"
 	FaultMasterPause    = "master-sigstop"
 	FaultExecPause      = "executor-sigstop"
@@ -83,7 +85,7 @@ const (
 var AllFaults = []string{
 	FaultRestart, FaultRedisPause, FaultRestartAmnesia, FaultProxyLatency, FaultProxyBlackhole,
 	FaultProxyReset, FaultProxyDropReply, FaultSentinelFO, FaultPrimaryKill, FaultPrimaryPause,
-	FaultClusterFO, FaultMasterKill, FaultMasterPause, FaultSlotMigrate, FaultPromote, FaultClockJump, FaultExecPause, FaultExecKill,
+	FaultClusterFO, FaultClusterFOForce, FaultClusterFOTake, FaultMasterKill, FaultMasterPause, FaultSlotMigrate, FaultPromote, FaultClockJump, FaultExecPause, FaultExecKill,
 }
 
 func dataLines(extra ...string) func(int, string) []string {
@@ -535,7 +537,7 @@ func (t *Cluster) Spec() ClientSpec {
 }
 func (t *Cluster) Replicas() int { return 1 }
 func (t *Cluster) Faults() []string {
-	return []string{FaultClusterFO, FaultMasterKill, FaultMasterPause, FaultSlotMigrate}
+	return []string{FaultClusterFO, FaultClusterFOForce, FaultClusterFOTake, FaultMasterKill, FaultMasterPause, FaultSlotMigrate}
 }
 
 func (t *Cluster) roles() (masters, replicas []*node) {
@@ -604,10 +606,22 @@ func (t *Cluster) Inject(kind string, rng *rand.Rand, start func()) (string, err
 			return target, err
 		}
 		return target, t.Healthy()
-	case FaultClusterFO:
+	case FaultClusterFO, FaultClusterFOForce, FaultClusterFOTake:
+		// The plain failover is coordinated (the master stops its clients
+		// until the replica caught up). FORCE skips that handshake with a
+		// live master, so writes the replica had not received are lost;
+		// TAKEOVER also skips the election (the replica bumps its epoch
+		// alone).
 		r := replicas[rng.IntN(len(replicas))]
+		args := []string{"CLUSTER", "FAILOVER"}
+		switch kind {
+		case FaultClusterFOForce:
+			args = append(args, "FORCE")
+		case FaultClusterFOTake:
+			args = append(args, "TAKEOVER")
+		}
 		start()
-		if _, err := r.do("CLUSTER", "FAILOVER"); err != nil {
+		if _, err := r.do(args...); err != nil {
 			return r.addr(), err
 		}
 		defer time.Sleep(4 * time.Second) // settle (2 x cluster-node-timeout) before the next server fault
