@@ -4,6 +4,10 @@
 //
 //	go run ./cmd/chaos -profile short -topology standalone,amnesia,sentinel,cluster -mode durable -seed 1 -out /tmp/chaos
 //	go run ./cmd/chaos -profile short -topology sentinel -mode fast -seed 1 -out /tmp/chaos
+//	go run ./cmd/chaos -topology sentinel,cluster -faults primary-sigstop,master-sigstop -out /tmp/chaos
+//
+// -faults keeps the nemesis to the listed kinds (run.AllFaults; kinds of
+// other topologies are skipped).
 //
 // It exits 1 when a checker finds a violation the mode says must be zero,
 // 2 on a setup error.
