@@ -10,6 +10,8 @@ import (
 	"strings"
 	"syscall"
 	"time"
+
+	"github.com/fencekit/fencekit/internal/skew"
 )
 
 // node is one redis-server or redis-sentinel process with its own port,
@@ -72,7 +74,7 @@ func (n *node) start() error {
 	cmd := exec.Command(bin, n.conf)
 	cmd.Dir = n.dir
 	if n.skewLib != "" {
-		cmd.Env = append(os.Environ(), "LD_PRELOAD="+n.skewLib, "FENCEKIT_SKEW_FILE="+n.skewFile())
+		cmd.Env = append(os.Environ(), skew.Env(n.skewLib, n.skewFile())...)
 	}
 	p, err := spawn(cmd)
 	if err != nil {

@@ -1,52 +1,29 @@
 package run
 
 import (
-	_ "embed"
 	"errors"
 	"fmt"
 	"math/rand/v2"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"strconv"
 	"time"
+
+	"github.com/fencekit/fencekit/internal/skew"
 )
 
 // FaultClockJump steps the wall clock of a Redis data node (what TIME
 // returns and key expiry counts by) to a new offset from the host's clock,
 // 1-10 s either way, and leaves it there: later faults, failovers included,
-// run with the skew. The node runs with the [skew] LD_PRELOAD library.
-//
-// [skew]: ./skew/skew.c
+// run with the skew. The node runs under the LD_PRELOAD library of
+// package internal/skew.
 const FaultClockJump = "clock-jump"
-
-//go:embed skew/skew.c
-var skewSource []byte
-
-// buildSkew compiles skew/skew.c into dir and returns the library's path.
-func buildSkew(dir string) (string, error) {
-	cc, err := exec.LookPath("cc")
-	if err != nil {
-		if cc, err = exec.LookPath("gcc"); err != nil {
-			return "", fmt.Errorf("run: clock faults need a C compiler (Debian: apt-get install -y gcc): %w", err)
-		}
-	}
-	src := filepath.Join(dir, "skew.c")
-	if err := os.WriteFile(src, skewSource, 0o644); err != nil {
-		return "", err
-	}
-	lib := filepath.Join(dir, "libskew.so")
-	if out, err := exec.Command(cc, "-O2", "-shared", "-fPIC", "-o", lib, src).CombinedOutput(); err != nil {
-		return "", fmt.Errorf("run: building the clock shim: %v: %s", err, out)
-	}
-	return lib, nil
-}
 
 // clockFaults builds the shim for a topology in dir. Without a C compiler
 // the topology runs without clock faults, said on stderr, unless
 // FENCEKIT_REQUIRE_REDIS=1 (CI), where that is an error.
 func clockFaults(dir string) (string, error) {
-	lib, err := buildSkew(dir)
+	lib, err := skew.Build(dir)
 	if err == nil {
 		return lib, nil
 	}
@@ -69,11 +46,7 @@ func (n *node) setSkew(off time.Duration) error {
 	if n.skewLib == "" {
 		return errors.New("run: node runs without the clock shim")
 	}
-	tmp := n.skewFile() + ".tmp"
-	if err := os.WriteFile(tmp, []byte(strconv.FormatInt(off.Milliseconds(), 10)), 0o644); err != nil {
-		return err
-	}
-	if err := os.Rename(tmp, n.skewFile()); err != nil {
+	if err := skew.Set(n.skewFile(), off); err != nil {
 		return err
 	}
 	return waitFor(5*time.Second, n.addr()+" clock at "+off.String(), func() error {

@@ -17,6 +17,7 @@ import (
 
 	"github.com/fencekit/fencekit/chaos/history"
 	"github.com/fencekit/fencekit/fencing"
+	"github.com/fencekit/fencekit/internal/skew"
 	"github.com/fencekit/fencekit/statestore"
 )
 
@@ -170,7 +171,7 @@ func TestOrderCheck(t *testing.T) {
 func TestClockShim(t *testing.T) {
 	needRedis(t)
 	dir := t.TempDir()
-	lib, err := buildSkew(dir)
+	lib, err := skew.Build(dir)
 	if err != nil {
 		if os.Getenv("FENCEKIT_REQUIRE_REDIS") == "1" {
 			t.Fatal(err)

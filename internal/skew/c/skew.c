@@ -1,4 +1,4 @@
-/* skew.c: an LD_PRELOAD library for the fault suite's clock faults. It adds
+/* skew.c: an LD_PRELOAD library for clock faults in tests. It adds
  * an offset, in milliseconds, to the wall clock of the process it is loaded
  * into: clock_gettime(CLOCK_REALTIME[_COARSE]), gettimeofday and time. The
  * offset is the integer in the file named by $FENCEKIT_SKEW_FILE, read again
@@ -9,7 +9,7 @@
  * could come back into these, and no allocation (Debian's redis-server links
  * jemalloc, which reads the clock while it starts).
  *
- * Built by package run with: cc -O2 -shared -fPIC -o libskew.so skew.c
+ * Built by package skew (Build) with: cc -O2 -shared -fPIC -o libskew.so skew.c
  */
 #define _GNU_SOURCE
 #include <fcntl.h>
