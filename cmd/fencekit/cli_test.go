@@ -4,12 +4,15 @@ import (
 	"context"
 	"encoding/json"
 	"net"
+	"os"
+	"path/filepath"
 	"strconv"
 	"strings"
 	"testing"
 	"time"
 
 	"github.com/fencekit/fencekit/internal/redistest"
+	"github.com/fencekit/fencekit/internal/skew"
 	"github.com/fencekit/fencekit/lock"
 )
 
@@ -501,4 +504,74 @@ func TestDoctorSentinel(t *testing.T) {
 			t.Errorf("server check through the Sentinel: %+v", c)
 		}
 	}
+}
+
+// TestDoctorReplicaClocks: doctor reads every replica's clock and warns
+// when one is far from its primary's: a failover to it would mint tokens
+// from the replicated fence alone.
+func TestDoctorReplicaClocks(t *testing.T) {
+	check := func(t *testing.T, args ...string) (checkResult, int) {
+		t.Helper()
+		r := cli(t, append([]string{"doctor", "--json"}, args...)...)
+		var doc doctorJSON
+		if err := json.Unmarshal([]byte(r.stdout), &doc); err != nil {
+			t.Fatalf("%v\n%s\n%s", err, r.stdout, r.stderr)
+		}
+		for _, c := range doc.Checks {
+			if c.Name == "replica-clocks" {
+				return c, r.code
+			}
+		}
+		t.Fatalf("no replica-clocks check in\n%s", r.stdout)
+		return checkResult{}, 0
+	}
+	skewOf := func(t *testing.T, c checkResult) time.Duration {
+		t.Helper()
+		us, err := strconv.ParseInt(c.Facts["max_skew_us"], 10, 64)
+		if err != nil {
+			t.Fatalf("max_skew_us: %v in %+v", err, c)
+		}
+		return time.Duration(us) * time.Microsecond
+	}
+
+	t.Run("in sync", func(t *testing.T) {
+		primary, _ := redistest.NewRedisWithReplica(t)
+		c, _ := check(t, "--url", serverURL(primary))
+		if c.Status != statusOK || c.Facts["replicas"] != "1" || c.Facts["worst"] == "" {
+			t.Fatalf("%+v", c)
+		}
+		if d := skewOf(t, c); d > clockWarn || d < -clockWarn {
+			t.Errorf("replica on the same host %v off", d)
+		}
+	})
+
+	t.Run("9.5 s behind", func(t *testing.T) {
+		dir := t.TempDir()
+		lib, err := skew.Build(dir)
+		if err != nil {
+			if os.Getenv(redistest.RequireEnv) == "1" {
+				t.Fatal(err)
+			}
+			t.Skip(err)
+		}
+		file := filepath.Join(dir, "offset")
+		if err := skew.Set(file, -9500*time.Millisecond); err != nil {
+			t.Fatal(err)
+		}
+		primary, _ := redistest.NewRedisWithReplicaEnv(t, skew.Env(lib, file))
+		c, code := check(t, "--url", serverURL(primary))
+		t.Log(c.Detail)
+		if c.Status != statusWarn || !strings.Contains(c.Detail, "behind its primary") || !strings.Contains(c.Detail, "MinReplicas") {
+			t.Fatalf("%+v", c)
+		}
+		if d := skewOf(t, c); d > -9*time.Second || d < -10*time.Second {
+			t.Errorf("skew %v, want about -9.5s", d)
+		}
+		if code != exitOK {
+			t.Errorf("a warning without --strict: exit %d", code)
+		}
+		if _, code := check(t, "--strict", "--url", serverURL(primary)); code != exitFailed {
+			t.Errorf("a warning with --strict: exit %d, want %d", code, exitFailed)
+		}
+	})
 }

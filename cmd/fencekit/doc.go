@@ -42,7 +42,9 @@
 // version and mode, persistence, maxmemory-policy, replicas and
 // min-replicas-to-write, client-side caching, the vector search backend
 // the memory package would use, the clock offset between this machine and
-// the server, and the round-trip latency. A check whose command the server
+// the server, the round-trip latency, and how far each replica's clock is
+// from its primary's (a replica far behind would mint tokens from the
+// replicated fence alone after a failover). A check whose command the server
 // lacks or the ACL denies reports unknown instead of failing. On a cluster
 // the configuration checks run on every master and report the worst,
 // naming how many masters it concerns; through a Sentinel

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"flag"
 	"fmt"
+	"net"
 	"slices"
 	"strconv"
 	"strings"
@@ -101,6 +102,7 @@ func runDoctor(ctx context.Context, a *app, _ []string) error {
 		d.checkVector(),
 	}
 	checks = append(checks, d.checkClock(ctx)...)
+	checks = append(checks, d.checkReplicaClocks(ctx))
 	worst := a.report(checks)
 	switch {
 	case worst == statusFail:
@@ -528,16 +530,16 @@ func (d *doctor) checkVector() checkResult {
 // checkClock measures the server's clock against ours with TIME, taking the
 // sample of the shortest round trip and assuming the server read its clock
 // halfway (RTT/2 correction), and reports the round-trip latency.
-func (d *doctor) checkClock(ctx context.Context) []checkResult {
-	clock := checkResult{Name: "clock", Facts: map[string]string{}}
-	lat := checkResult{Name: "latency", Facts: map[string]string{}}
-	var rtts []time.Duration
-	var offset time.Duration
+// timeOffset measures how far c's server clock is from ours with samples
+// TIME calls; offset comes from the call with the shortest round trip,
+// whose half is the uncertainty. rtts are sorted; none when every call
+// failed (err says why).
+func (d *doctor) timeOffset(ctx context.Context, c rueidis.Client) (offset time.Duration, rtts []time.Duration, err error) {
 	var lastErr error
 	for range samples {
 		rctx, cancel := d.a.reqCtx(ctx)
 		t0 := time.Now()
-		arr, err := d.c.Do(rctx, d.c.B().Time().Build()).AsStrSlice()
+		arr, err := c.Do(rctx, c.B().Time().Build()).AsStrSlice()
 		t1 := time.Now()
 		cancel()
 		if err != nil || len(arr) != 2 {
@@ -562,11 +564,21 @@ func (d *doctor) checkClock(ctx context.Context) []checkResult {
 		rtts = append(rtts, rtt)
 	}
 	if len(rtts) == 0 {
-		clock.Status, clock.Detail = statusUnknown, "TIME: "+why(lastErr)
-		lat.Status, lat.Detail = statusUnknown, "TIME: "+why(lastErr)
-		return []checkResult{clock, lat}
+		return 0, nil, lastErr
 	}
 	slices.Sort(rtts)
+	return offset, rtts, nil
+}
+
+func (d *doctor) checkClock(ctx context.Context) []checkResult {
+	clock := checkResult{Name: "clock", Facts: map[string]string{}}
+	lat := checkResult{Name: "latency", Facts: map[string]string{}}
+	offset, rtts, err := d.timeOffset(ctx, d.c)
+	if len(rtts) == 0 {
+		clock.Status, clock.Detail = statusUnknown, "TIME: "+why(err)
+		lat.Status, lat.Detail = statusUnknown, "TIME: "+why(err)
+		return []checkResult{clock, lat}
+	}
 	minRTT, med := rtts[0], rtts[len(rtts)/2]
 	abs := offset
 	if abs < 0 {
@@ -589,6 +601,121 @@ func (d *doctor) checkClock(ctx context.Context) []checkResult {
 		lat.Status = statusOK
 	}
 	return []checkResult{clock, lat}
+}
+
+// label names the node in a report: its address on a cluster, "the
+// primary" when the client has one server (standalone or through a
+// Sentinel).
+func (n *node) label() string {
+	if n.addr != "" {
+		return n.addr
+	}
+	return "the primary"
+}
+
+// replicaAddrs lists the replicas a primary's INFO replication names
+// (slave<N>:ip=..,port=..), sorted.
+func replicaAddrs(repl map[string]string) []string {
+	var out []string
+	for k, v := range repl {
+		if n, ok := strings.CutPrefix(k, "slave"); !ok || n == "" || strings.Trim(n, "0123456789") != "" {
+			continue
+		}
+		f := map[string]string{}
+		for _, kv := range strings.Split(v, ",") {
+			if a, b, ok := strings.Cut(kv, "="); ok {
+				f[a] = b
+			}
+		}
+		if f["ip"] != "" && f["port"] != "" {
+			out = append(out, net.JoinHostPort(f["ip"], f["port"]))
+		}
+	}
+	slices.Sort(out)
+	return out
+}
+
+// checkReplicaClocks compares the clock of every replica with its
+// primary's. A promoted replica mints tokens max(fence + 1, its TIME): a
+// clock far behind the old primary's makes tokens after a failover grow
+// from the replicated fence alone, below grants the old primary made that
+// did not reach it (docs/RELIABILITY.md measured 227 order violations
+// with a replica 9.5 s behind, without WAIT).
+func (d *doctor) checkReplicaClocks(ctx context.Context) checkResult {
+	r := checkResult{Name: "replica-clocks", Facts: map[string]string{}}
+	type skewed struct {
+		addr, primary string
+		diff, unc     time.Duration
+	}
+	var seen []skewed
+	var failed []string
+	total, blind := 0, 0
+	for _, n := range d.nodes {
+		if n.repl == nil {
+			blind++
+			failed = append(failed, n.label()+": INFO replication: "+why(n.replErr))
+			continue
+		}
+		addrs := replicaAddrs(n.repl)
+		if len(addrs) == 0 {
+			continue
+		}
+		total += len(addrs)
+		pOff, pRTTs, err := d.timeOffset(ctx, n.c)
+		if err != nil {
+			failed = append(failed, n.label()+": "+why(err))
+			continue
+		}
+		for _, addr := range addrs {
+			opt := d.a.opt
+			opt.InitAddress = []string{addr}
+			opt.Sentinel = rueidis.SentinelOption{}
+			opt.ForceSingleClient = true
+			rc, err := newClient(ctx, opt, d.a.timeout)
+			if err != nil {
+				failed = append(failed, addr+": "+why(err))
+				continue
+			}
+			rOff, rRTTs, err := d.timeOffset(ctx, rc)
+			rc.Close()
+			if err != nil {
+				failed = append(failed, addr+": "+why(err))
+				continue
+			}
+			seen = append(seen, skewed{addr: addr, primary: n.label(), diff: rOff - pOff, unc: (pRTTs[0] + rRTTs[0]) / 2})
+		}
+	}
+	r.Facts["replicas"] = strconv.Itoa(total)
+	if len(failed) > 0 {
+		r.Facts["unreachable"] = strconv.Itoa(len(failed))
+	}
+	switch {
+	case blind == len(d.nodes):
+		r.Status, r.Detail = statusUnknown, strings.Join(failed, "; ")
+		return r
+	case total == 0 && blind == 0:
+		r.Status, r.Detail = statusOK, "no replicas"
+		return r
+	}
+	if len(seen) == 0 {
+		r.Status, r.Detail = statusUnknown, "no replica clock read: "+strings.Join(failed, "; ")
+		return r
+	}
+	abs := func(d time.Duration) time.Duration { return max(d, -d) }
+	worst := slices.MaxFunc(seen, func(a, b skewed) int { return int(abs(a.diff) - abs(b.diff)) })
+	r.Facts["max_skew_us"] = strconv.FormatInt(worst.diff.Microseconds(), 10)
+	r.Facts["worst"] = worst.addr
+	r.Detail = fmt.Sprintf("%d of %d replica clocks read; worst: %s is %s %s its primary's (±%s)",
+		len(seen), total, worst.addr, fmtDur(abs(worst.diff)), aheadBehind(worst.diff), fmtDur(worst.unc))
+	r.Status = statusOK
+	if abs(worst.diff) > clockWarn {
+		r.Status = statusWarn
+		r.Detail += fmt.Sprintf(": above %s; after a failover to it, tokens grow from the replicated fence alone and can fall below grants the old primary made without WAIT (use lock MinReplicas = every replica, and keep clocks in sync)", clockWarn)
+	}
+	if len(failed) > 0 {
+		r.Detail += "; unreachable: " + strings.Join(failed, "; ")
+	}
+	return r
 }
 
 func aheadBehind(d time.Duration) string {

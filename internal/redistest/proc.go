@@ -42,6 +42,7 @@ type proc struct {
 	dir     string
 	logPath string
 	args    []string
+	env     []string // added to the environment (e.g. an LD_PRELOAD)
 
 	mu   sync.Mutex
 	cmd  *exec.Cmd
@@ -123,7 +124,7 @@ func baseArgs(port int, dir string) []string {
 // startServer starts redis-server in a new subdirectory of parent and waits
 // until it answers PING. extra returns additional arguments for the chosen
 // port. When the port turns out to be taken, it retries with another one.
-func startServer(bin, parent string, cluster bool, extra func(port int) []string) (*proc, error) {
+func startServer(bin, parent string, cluster bool, extra func(port int) []string, env ...string) (*proc, error) {
 	var lastErr error
 	for range 3 {
 		port, err := freePort(cluster)
@@ -134,7 +135,7 @@ func startServer(bin, parent string, cluster bool, extra func(port int) []string
 		if err := os.MkdirAll(dir, 0o755); err != nil {
 			return nil, err
 		}
-		p := &proc{bin: bin, port: port, dir: dir, logPath: filepath.Join(dir, "redis.log")}
+		p := &proc{bin: bin, port: port, dir: dir, logPath: filepath.Join(dir, "redis.log"), env: env}
 		p.args = append(baseArgs(port, dir), extra(port)...)
 		if err := p.launch(); err != nil {
 			return nil, err
@@ -165,6 +166,9 @@ func (p *proc) launch() error {
 	fmt.Fprintf(logf, "### redistest: %s %s\n", p.bin, strings.Join(quoteArgs(p.args), " "))
 	cmd := exec.Command(p.bin, p.args...)
 	cmd.Dir = p.dir
+	if len(p.env) > 0 {
+		cmd.Env = append(os.Environ(), p.env...)
+	}
 	cmd.Stdout, cmd.Stderr = logf, logf
 	if err := startCmd(cmd); err != nil {
 		return fmt.Errorf("start %s: %w", p.bin, err)

@@ -50,6 +50,14 @@ func NewPrivateRedis(t testing.TB, extraArgs ...string) *Server {
 // rules are those of NewPrivateRedis.
 func NewRedisWithReplica(t testing.TB) (primary *Server, stopReplica func()) {
 	t.Helper()
+	return NewRedisWithReplicaEnv(t, nil)
+}
+
+// NewRedisWithReplicaEnv is NewRedisWithReplica with env added to the
+// replica's environment (for example the clock shim of package
+// internal/skew, see skew.Env).
+func NewRedisWithReplicaEnv(t testing.TB, env []string) (primary *Server, stopReplica func()) {
+	t.Helper()
 	primary, err := startStandalone([]string{"--repl-diskless-sync", "yes", "--repl-diskless-sync-delay", "0"})
 	if err != nil {
 		unavailable(t, err)
@@ -59,7 +67,7 @@ func NewRedisWithReplica(t testing.TB) (primary *Server, stopReplica func()) {
 
 	replica, err := startServer(primary.procs[0].bin, primary.dir, false, func(int) []string {
 		return []string{"--replicaof", "127.0.0.1", strconv.Itoa(primary.procs[0].port), "--repl-diskless-load", "on-empty-db"}
-	})
+	}, env...)
 	if err != nil {
 		unavailable(t, fmt.Errorf("cannot start replica: %w", err))
 	}
