@@ -82,13 +82,8 @@ func (e ACLLogEntry) String() string {
 // default user.
 func (s *Server) ACLLog(t testing.TB) []ACLLogEntry {
 	t.Helper()
-	c, err := s.adminClient()
-	if err != nil {
-		t.Fatalf("redistest: %v", err)
-	}
-	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
-	defer cancel()
-	arr, err := c.Do(ctx, c.B().Arbitrary("ACL", "LOG").Build()).ToArray()
+	m := s.Do(t, "ACL", "LOG")
+	arr, err := m.ToArray()
 	if err != nil {
 		t.Fatalf("redistest: ACL LOG: %v", err)
 	}
@@ -114,13 +109,7 @@ func (s *Server) ACLLog(t testing.TB) []ACLLogEntry {
 // ResetACLLog clears ACL LOG on s.
 func (s *Server) ResetACLLog(t testing.TB) {
 	t.Helper()
-	c, err := s.adminClient()
-	if err != nil {
-		t.Fatalf("redistest: %v", err)
-	}
-	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
-	defer cancel()
-	if err := c.Do(ctx, c.B().Arbitrary("ACL", "LOG").Args("RESET").Build()).Error(); err != nil {
-		t.Fatalf("redistest: ACL LOG RESET: %v", err)
+	if m := s.Do(t, "ACL", "LOG", "RESET"); m.Error() != nil {
+		t.Fatalf("redistest: ACL LOG RESET: %v", m.Error())
 	}
 }
