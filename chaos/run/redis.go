@@ -11,6 +11,7 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/fencekit/fencekit/internal/child"
 	"github.com/fencekit/fencekit/internal/skew"
 )
 
@@ -30,7 +31,7 @@ func (n *node) addr() string { return "127.0.0.1:" + strconv.Itoa(n.port) }
 
 // newNode writes a config with lines and starts the server.
 func newNode(parent string, sentinel, bus bool, lines func(port int, dir string) []string, opts ...func(*node)) (*node, error) {
-	port, err := freePort(bus)
+	port, err := child.FreePort(bus)
 	if err != nil {
 		return nil, err
 	}

@@ -9,9 +9,9 @@
 //   - the main goroutine and the goroutines of the testing framework (those
 //     created by package testing, which run test, benchmark and fuzz
 //     functions),
-//   - goroutines whose module frames all belong to the packages leakcheck and
-//     redistest themselves (their helper goroutines are expected to live as
-//     long as the test binary).
+//   - goroutines whose module frames all belong to the packages leakcheck,
+//     redistest and child themselves (their helper goroutines are expected
+//     to live as long as the test binary).
 //
 // Exclusion is by exact package: a frame of leakcheck_test or redistest_test
 // (external test packages) still counts as module code.

@@ -12,13 +12,14 @@ import (
 	"sync"
 	"syscall"
 	"time"
+
+	"github.com/fencekit/fencekit/internal/child"
 )
 
 const (
 	startTimeout = 10 * time.Second // until a new server answers PING
 	stopTimeout  = 2 * time.Second  // from SIGTERM to SIGKILL
 	probeTimeout = 250 * time.Millisecond
-	maxPort      = 55535 // cluster bus ports (port+10000) must stay valid
 	logTailLines = 20
 )
 
@@ -49,66 +50,6 @@ type proc struct {
 	done chan struct{} // closed when the process has been waited for
 }
 
-// ports handed out by this binary (including cluster bus ports), so that
-// concurrently started servers never get the same port.
-var ports struct {
-	mu   sync.Mutex
-	used map[int]bool
-}
-
-// reservePort marks port (and port+10000 when bus is set) as used by this
-// binary if they are free: not handed out before and bindable on loopback.
-func reservePort(port int, bus bool) bool {
-	ports.mu.Lock()
-	defer ports.mu.Unlock()
-	if ports.used == nil {
-		ports.used = map[int]bool{}
-	}
-	want := []int{port}
-	if bus {
-		want = append(want, port+10000)
-	}
-	for _, p := range want {
-		if ports.used[p] || !bindable(p) {
-			return false
-		}
-	}
-	for _, p := range want {
-		ports.used[p] = true
-	}
-	return true
-}
-
-func bindable(port int) bool {
-	l, err := net.Listen("tcp", net.JoinHostPort("127.0.0.1", strconv.Itoa(port)))
-	if err != nil {
-		return false
-	}
-	l.Close()
-	return true
-}
-
-// freePort returns a free loopback port chosen by the kernel. With bus set,
-// the port is below maxPort and port+10000 is free as well (Redis Cluster
-// bus port).
-func freePort(bus bool) (int, error) {
-	for range 200 {
-		l, err := net.Listen("tcp", "127.0.0.1:0")
-		if err != nil {
-			return 0, err
-		}
-		port := l.Addr().(*net.TCPAddr).Port
-		l.Close()
-		if bus && port >= maxPort {
-			continue
-		}
-		if reservePort(port, bus) {
-			return port, nil
-		}
-	}
-	return 0, errors.New("no free loopback port found")
-}
-
 // baseArgs are the command-line arguments of every server.
 func baseArgs(port int, dir string) []string {
 	return []string{
@@ -127,7 +68,7 @@ func baseArgs(port int, dir string) []string {
 func startServer(bin, parent string, cluster bool, extra func(port int) []string, env ...string) (*proc, error) {
 	var lastErr error
 	for range 3 {
-		port, err := freePort(cluster)
+		port, err := child.FreePort(cluster)
 		if err != nil {
 			return nil, err
 		}
@@ -170,7 +111,7 @@ func (p *proc) launch() error {
 		cmd.Env = append(os.Environ(), p.env...)
 	}
 	cmd.Stdout, cmd.Stderr = logf, logf
-	if err := startCmd(cmd); err != nil {
+	if err := child.Start(cmd); err != nil {
 		return fmt.Errorf("start %s: %w", p.bin, err)
 	}
 	done := make(chan struct{})

@@ -7,6 +7,8 @@ import (
 	"path/filepath"
 	"strconv"
 	"testing"
+
+	"github.com/fencekit/fencekit/internal/child"
 )
 
 // NewSentinel starts a redis-sentinel that monitors primary (a redis-server
@@ -36,7 +38,7 @@ func startSentinel(primary, name string, cleanup func(func())) (string, error) {
 		return "", err
 	}
 	cleanup(func() { _ = os.RemoveAll(dir) })
-	sp, err := freePort(false)
+	sp, err := child.FreePort(false)
 	if err != nil {
 		return "", err
 	}

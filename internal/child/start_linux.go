@@ -1,6 +1,6 @@
 //go:build linux
 
-package redistest
+package child
 
 import (
 	"os/exec"
@@ -11,9 +11,9 @@ import (
 
 // The kernel sends Pdeathsig when the *thread* that started the child exits,
 // not the process (https://go.dev/issue/27505), and the Go runtime ends a
-// thread when a goroutine locked to it exits. So all servers are started
+// thread when a goroutine locked to it exits. So every child is started
 // from one goroutine that locks its thread and never returns: the signal
-// then fires only when the test binary itself dies.
+// then fires only when this process itself dies.
 var spawner struct {
 	once sync.Once
 	reqs chan spawnReq
@@ -24,10 +24,13 @@ type spawnReq struct {
 	errc chan error
 }
 
-// startCmd starts cmd so that it is killed with SIGKILL when the test binary
-// dies.
-func startCmd(cmd *exec.Cmd) error {
-	cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL}
+// Start starts cmd so that it is killed with SIGKILL when this process
+// dies. Other SysProcAttr fields of cmd are kept.
+func Start(cmd *exec.Cmd) error {
+	if cmd.SysProcAttr == nil {
+		cmd.SysProcAttr = &syscall.SysProcAttr{}
+	}
+	cmd.SysProcAttr.Pdeathsig = syscall.SIGKILL
 	spawner.once.Do(func() {
 		spawner.reqs = make(chan spawnReq)
 		go spawnLoop(spawner.reqs)
