@@ -67,11 +67,7 @@ if head then
   fk_grant(KEYS[1], KEYS[2], fence_ttl, tok, head, head_ttl, now_ms)
   fk_dequeue(KEYS[3], KEYS[4], {head})
 else
-  if fence_ttl > 0 then
-    redis.call('SET', KEYS[2], tok, 'PX', fence_ttl)
-  else
-    redis.call('SET', KEYS[2], tok)
-  end
+  fk_set_fenced(KEYS[2], tok, fence_ttl)
   redis.call('DEL', KEYS[1])
 end
 local status = 0

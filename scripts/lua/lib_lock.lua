@@ -158,23 +158,25 @@ local function fk_lockev_lost(open)
   if open then fk_lockev_close('lock_lost', open[1], open[2], 'cause', 'expired') end
 end
 
+-- fk_set_fenced sets key to val with the fence counter's ttl (fence_ttl
+-- ms; 0: no expiry). A write.
+local function fk_set_fenced(key, val, fence_ttl)
+  if fence_ttl > 0 then
+    redis.call('SET', key, val, 'PX', fence_ttl)
+  else
+    redis.call('SET', key, val)
+  end
+end
+
 -- fk_grant writes token tok (from fk_mint) to the fence and the lock
 -- record for holder, and logs the grant when events are on. It must only
 -- run after every precondition holds.
 local function fk_grant(lock, fence, fence_ttl, tok, holder, ttl, now_ms)
-  if fence_ttl > 0 then
-    redis.call('SET', fence, tok, 'PX', fence_ttl)
-  else
-    redis.call('SET', fence, tok)
-  end
+  fk_set_fenced(fence, tok, fence_ttl)
   redis.call('SET', lock, tok .. '|' .. fk_fmt(now_ms) .. '|' .. holder, 'PX', ttl)
   if KEYS[6] then
     fk_lockev('lock_acquired', tok, holder, 'ttl', fk_fmt(ttl))
-    if fence_ttl > 0 then
-      redis.call('SET', KEYS[6], tok .. '|' .. holder, 'PX', fence_ttl)
-    else
-      redis.call('SET', KEYS[6], tok .. '|' .. holder)
-    end
+    fk_set_fenced(KEYS[6], tok .. '|' .. holder, fence_ttl)
   end
   return tok
 end
