@@ -28,8 +28,11 @@
 --        {0, token, pttl_ms, acquired_at_ms, holder} held by holder
 -- Errors: FENCEKIT_BADARG <arg>; FENCEKIT_CORRUPT <key> for a lock record,
 --         fence or open grant that fencekit did not write (or a fence with
---         no token left above it); WRONGTYPE for keys of another type; the
---         error of a failed SPUBLISH. All are raised before the first write.
+--         no token left above it); WRONGTYPE for keys of another type. All
+--         are raised before the first write. A server refusing writes (OOM,
+--         READONLY, NOREPLICAS, MISCONF) fails the script at its first
+--         write, with nothing written and nothing announced: the hand-off
+--         notice goes out only after the grant is written (fk_announce).
 -- Retryable: yes. A retry by the same holder returns the same token.
 -- Include: lib_base.lua
 -- Include: lib_lock.lua
@@ -78,8 +81,6 @@ local now_us, now_ms = fk_now()
 local head, head_ttl, dead, queued = fk_head(KEYS[3], KEYS[4], now_ms, nil, holder)
 local handoff = head and head ~= holder
 local tok = fk_mint(fence_val, now_us)
--- Announcing can fail (see fk_announce): it is the last precondition.
-if handoff then fk_announce(wake, mode, local_prefix, head, tok, head_ttl) end
 
 -- Every precondition holds; writes start here.
 fk_dequeue(KEYS[3], KEYS[4], dead)
@@ -88,6 +89,7 @@ if handoff then
   fk_grant(KEYS[1], KEYS[2], fence_ttl, tok, head, head_ttl, now_ms)
   fk_dequeue(KEYS[3], KEYS[4], {head})
   if wait then fk_enqueue(KEYS[3], KEYS[4], holder, ttl, lease, now_us, now_ms) end
+  fk_announce(wake, mode, local_prefix, head, tok, head_ttl) -- after the writes
   return {0, tok, head_ttl, now_ms, head}
 end
 fk_grant(KEYS[1], KEYS[2], fence_ttl, tok, holder, ttl, now_ms)

@@ -25,8 +25,10 @@
 --   fence: the new token; next_holder: the waiter it went to with a lease
 --   of next_ttl_ms, or "" and 0
 -- Errors: FENCEKIT_BADARG <arg>; FENCEKIT_CORRUPT <key> (also a fence with
---         no token left above it); WRONGTYPE; the error of a failed
---         SPUBLISH. All are raised before the first write.
+--         no token left above it); WRONGTYPE. All are raised before the
+--         first write. A server refusing writes (OOM, READONLY, NOREPLICAS,
+--         MISCONF) fails the script at its first write, with nothing
+--         written and nothing announced (fk_announce).
 -- Retryable: no. A retry mints another token and removes the next holder.
 -- Include: lib_base.lua
 -- Include: lib_lock.lua
@@ -54,7 +56,6 @@ if open == nil then return e4 end
 local now_us, now_ms = fk_now()
 local head, head_ttl, dead = fk_head(KEYS[3], KEYS[4], now_ms, holder, nil)
 local tok = fk_mint(fence_val, now_us)
-if head then fk_announce(wake, mode, '', head, tok, head_ttl) end
 
 -- Every precondition holds; writes start here.
 fk_dequeue(KEYS[3], KEYS[4], dead)
@@ -66,6 +67,7 @@ end
 if head then
   fk_grant(KEYS[1], KEYS[2], fence_ttl, tok, head, head_ttl, now_ms)
   fk_dequeue(KEYS[3], KEYS[4], {head})
+  fk_announce(wake, mode, '', head, tok, head_ttl) -- after the writes
 else
   fk_set_fenced(KEYS[2], tok, fence_ttl)
   redis.call('DEL', KEYS[1])

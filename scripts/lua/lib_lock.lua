@@ -91,19 +91,26 @@ end
 -- "S") that holder was handed the lock with token tok for ttl ms; the
 -- message is "<holder> <token> <ttl_ms>" (holders contain no spaces). It is
 -- skipped when holder starts with local: the caller's own process delivers
--- those hand-offs in memory. SPUBLISH can fail (on Redis Cluster when
--- another node serves the channel's slot, or on a server without sharded
--- pub/sub), so scripts announce before their first write; subscribers only
--- see the message after the script has finished.
+-- those hand-offs in memory.
+--
+-- A notice is not a grant: a waiter acts on it as on a written grant, so
+-- scripts announce only after every write of the hand-off has succeeded.
+-- Redis checks a script without a shebang for writability (OOM, READONLY,
+-- NOREPLICAS, MISCONF) at its first write, and a PUBLISH before that would
+-- go out even when the writes are then refused. After the writes nothing
+-- may fail the script any more (it would report an error for writes that
+-- stay done), so the notice is sent under pcall: a SPUBLISH the server
+-- refuses (Redis Cluster, a channel of another node's slot; a server
+-- without sharded pub/sub) is dropped and the waiter finds the grant at
+-- its next look, at most RetryInterval later. It returns false then.
 local function fk_announce(channel, mode, local_prefix, holder, tok, ttl)
-  if channel == '' then return end
-  if local_prefix ~= '' and string.sub(holder, 1, #local_prefix) == local_prefix then return end
+  if channel == '' then return true end
+  if local_prefix ~= '' and string.sub(holder, 1, #local_prefix) == local_prefix then return true end
   local msg = holder .. ' ' .. tok .. ' ' .. fk_fmt(ttl)
-  if mode == 'S' then
-    redis.call('SPUBLISH', channel, msg)
-  else
-    redis.call('PUBLISH', channel, msg)
-  end
+  local cmd = 'PUBLISH'
+  if mode == 'S' then cmd = 'SPUBLISH' end
+  local ok = pcall(redis.call, cmd, channel, msg)
+  return ok
 end
 
 -- Lock events (lock.Options.EventLog). A lock script called with six keys

@@ -29,8 +29,10 @@
 --   next_* are "", "", 0 when the lock was not handed over.
 -- Errors: FENCEKIT_BADARG <arg>; FENCEKIT_CORRUPT <key> (also a fence with
 --         no token left above it, or an open grant fencekit did not
---         write); WRONGTYPE; the error of a failed
---         SPUBLISH. All are raised before the first write.
+--         write); WRONGTYPE. All are raised before the first write. A
+--         server refusing writes (OOM for a hand-off, READONLY, NOREPLICAS,
+--         MISCONF) fails the script at its first write, with nothing
+--         written and nothing announced (fk_announce).
 -- Retryable: no. A retry after a lost reply reports status 0 or -1, and the
 --         caller cannot tell whether its lease had expired first.
 -- Include: lib_base.lua
@@ -80,8 +82,6 @@ if open == nil then return e4 end
 local now_us, now_ms = fk_now()
 local head, head_ttl, dead, queued = fk_head(KEYS[3], KEYS[4], now_ms, holder, nil)
 local tok = fk_mint(fence_val, now_us)
--- Announcing can fail (see fk_announce): it is the last precondition.
-if head then fk_announce(wake, mode, local_prefix, head, tok, head_ttl) end
 
 -- Every precondition holds; writes start here.
 if queued > 0 then
@@ -96,6 +96,7 @@ end
 if head then
   fk_grant(KEYS[1], KEYS[2], fence_ttl, tok, head, head_ttl, now_ms)
   fk_dequeue(KEYS[3], KEYS[4], {head})
+  fk_announce(wake, mode, local_prefix, head, tok, head_ttl) -- after the writes
   return {status, head, tok, head_ttl}
 end
 if status == 1 then redis.call('DEL', KEYS[1]) end
