@@ -5,16 +5,49 @@ import (
 	"fmt"
 )
 
+// ErrFenced matches every write refused by fencing: [ErrStaleToken] (a newer
+// token was issued, accepted or holds the lock) and [ErrNotHolder] (the lock
+// no longer names the writer). Which one a late writer gets depends only on
+// whether someone has taken over yet; both mean the same thing to it: it is
+// no longer the holder, and nothing was written.
+var ErrFenced = errors.New("fencing: fenced out")
+
 // ErrStaleToken reports a write rejected because a newer token has already
 // been accepted (or issued) for the resource. The concrete error is usually a
-// [*StaleTokenError] carrying both tokens.
-var ErrStaleToken = errors.New("fencing: stale token")
+// [*StaleTokenError] carrying both tokens. It matches [ErrFenced].
+var ErrStaleToken error = &fencedError{"fencing: stale token"}
 
 // ErrNotHolder reports a write rejected because the lock no longer names the
 // writer: it expired, was released, or was taken over. Strict-mode writes
 // return it even when the writer's token is not (yet) older than the highest
-// one accepted.
-var ErrNotHolder = errors.New("fencing: not the lock holder")
+// one accepted. It matches [ErrFenced].
+var ErrNotHolder error = &fencedError{"fencing: not the lock holder"}
+
+// fencedError is a sentinel that also matches ErrFenced.
+type fencedError struct{ msg string }
+
+func (e *fencedError) Error() string        { return e.msg }
+func (e *fencedError) Is(target error) bool { return target == ErrFenced }
+
+// ErrWriteRefused matches errors of writes that Redis refused before
+// changing anything because it does not accept writes at the moment: out
+// of memory (OOM), a read-only replica such as a primary demoted by a
+// failover (READONLY), too few replicas for min-replicas-to-write
+// (NOREPLICAS), or a failed snapshot with stop-writes-on-bgsave-error
+// (MISCONF). The server's reply is wrapped too. Nothing was written, and
+// no waiter was told of a grant; the call may succeed once the server
+// accepts writes again.
+var ErrWriteRefused = errors.New("fencekit: redis refused the write")
+
+// ErrNoReply matches errors of calls that got no reply from Redis: a
+// broken or refused connection, a timeout (the caller's context or the
+// bound every fencekit call puts on itself), a closed client. A write that
+// fails with it may or may not have been applied: its outcome is unknown.
+// Every other error of a write means the write was refused and nothing was
+// written (a fencing refusal matching [ErrFenced], [ErrWriteRefused], a
+// failed precondition, invalid input). The transport or context error is
+// wrapped too.
+var ErrNoReply = errors.New("fencekit: no reply from redis")
 
 // StaleTokenError is the detailed form of [ErrStaleToken].
 type StaleTokenError struct {
@@ -34,5 +67,8 @@ func (e *StaleTokenError) Error() string {
 	return fmt.Sprintf("fencing: stale token %d for %q (highest %d)", e.Presented, e.Resource, e.Highest)
 }
 
-// Is makes errors.Is(err, ErrStaleToken) true for a *StaleTokenError.
-func (e *StaleTokenError) Is(target error) bool { return target == ErrStaleToken }
+// Is makes errors.Is(err, ErrStaleToken) and errors.Is(err, ErrFenced)
+// true for a *StaleTokenError.
+func (e *StaleTokenError) Is(target error) bool {
+	return target == ErrStaleToken || target == ErrFenced
+}

@@ -110,7 +110,7 @@ func (e *LostError) Error() string {
 // Is makes errors.Is(err, ErrLockLost) and errors.Is(err,
 // fencing.ErrNotHolder) true.
 func (e *LostError) Is(target error) bool {
-	return target == ErrLockLost || target == fencing.ErrNotHolder
+	return target == ErrLockLost || target == fencing.ErrNotHolder || target == fencing.ErrFenced
 }
 
 // Unwrap returns the renewal error of CauseRefreshFailed.
@@ -136,6 +136,9 @@ func (e *NotReplicatedError) Is(target error) bool { return target == ErrNotRepl
 func scriptError(op, name string, err error) error {
 	if code, detail, ok := scripterr.Parse(err); ok && code == scripterr.Corrupt {
 		return fmt.Errorf("%w: lock %q: %s", ErrCorrupt, name, detail)
+	}
+	if scripterr.IsRefused(err) {
+		err = scripterr.Refused(err)
 	}
 	return fmt.Errorf("lock: %s %q: %w", op, name, err)
 }

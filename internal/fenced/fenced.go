@@ -70,7 +70,9 @@ func (e *NotHolderError) Error() string {
 }
 
 // Is makes errors.Is(err, fencing.ErrNotHolder) true.
-func (e *NotHolderError) Is(target error) bool { return target == fencing.ErrNotHolder }
+func (e *NotHolderError) Is(target error) bool {
+	return target == fencing.ErrNotHolder || target == fencing.ErrFenced
+}
 
 // Config is the configuration every session store of one deployment shares.
 type Config struct {
@@ -158,6 +160,9 @@ func Error(pkg, op, id string, err error) error {
 	}
 	code, detail, ok := scripterr.Parse(err)
 	if !ok {
+		if scripterr.IsRefused(err) {
+			err = scripterr.Refused(err)
+		}
 		return fmt.Errorf("%s: %s %q: %w", pkg, op, id, err)
 	}
 	var e error

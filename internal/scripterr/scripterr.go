@@ -11,6 +11,8 @@ import (
 	"strings"
 
 	"github.com/redis/rueidis"
+
+	"github.com/fencekit/fencekit/fencing"
 )
 
 // Codes used by the scripts.
@@ -46,6 +48,45 @@ func Parse(err error) (code, detail string, ok bool) {
 	}
 	code, detail, _ = strings.Cut(rest, " ")
 	return code, detail, true
+}
+
+// refusals are the codes of error replies by which a server refuses a
+// write for its own state, not for the command: out of memory, a read-only
+// replica, too few replicas, a failed snapshot.
+var refusals = [...]string{"OOM", "READONLY", "NOREPLICAS", "MISCONF"}
+
+// IsRefused reports whether err is an error reply by which the server
+// refused to write (OOM, READONLY, NOREPLICAS, MISCONF). A script gets it
+// at its first write, and fencekit's scripts write only after every
+// precondition holds, so nothing was written. Only the code is compared:
+// servers word these replies differently (and Redis adds "script: ..."
+// inside a script).
+func IsRefused(err error) bool {
+	rerr, ok := rueidis.IsRedisErr(err)
+	if !ok {
+		return false
+	}
+	msg := rerr.Error()
+	code, _, _ := strings.Cut(msg, " ")
+	for _, c := range refusals {
+		if code == c {
+			return true
+		}
+	}
+	return false
+}
+
+// Refused wraps err, which IsRefused, so that it matches
+// fencing.ErrWriteRefused and still unwraps to the server's reply.
+func Refused(err error) error {
+	return &refusedError{err: err}
+}
+
+type refusedError struct{ err error }
+
+func (e *refusedError) Error() string { return "redis refused the write: " + e.err.Error() }
+func (e *refusedError) Unwrap() []error {
+	return []error{fencing.ErrWriteRefused, e.err}
 }
 
 // IsRedis reports whether err is an error reply from the server (as opposed
