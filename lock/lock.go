@@ -42,6 +42,11 @@ type Lock struct {
 	stopDog  chan struct{} // closed to stop the watchdog
 	released bool
 	relErr   error
+	// releasing counts Release calls in flight. A renewal that finds the
+	// lock gone or taken meanwhile may only be seeing that release: its
+	// loss is kept in heldLoss and applied only if the release fails.
+	releasing int
+	heldLoss  *LostError
 }
 
 func (l *Locker) newLock(name string, k keys.Lock, holder string, token fencing.Token, tokStr string, at int64, base time.Time, ttl time.Duration) *Lock {
@@ -59,13 +64,17 @@ func (l *Locker) newLock(name string, k keys.Lock, holder string, token fencing.
 		deadline:   base.Add(ttl - ttl/100),
 		granted:    base,
 	}
+	if l.opts.AutoRefresh {
+		// Before the timer is armed: a lease that is already over fires
+		// it at once, and lose closes stopDog.
+		lk.stopDog = make(chan struct{})
+	}
 	if l.opts.AutoRefresh || l.opts.OnLost != nil {
 		lk.mu.Lock()
 		lk.armLocked()
 		lk.mu.Unlock()
 	}
 	if l.opts.AutoRefresh {
-		lk.stopDog = make(chan struct{})
 		go lk.watchdog()
 	}
 	return lk
@@ -288,9 +297,7 @@ func (lk *Lock) refresh(ctx context.Context) error {
 		}
 		return nil
 	case 0:
-		lost := &LostError{Name: lk.name, Token: lk.token, Cause: CauseGone}
-		lk.lose(lost)
-		return lk.Err()
+		return lk.found(&LostError{Name: lk.name, Token: lk.token, Cause: CauseGone})
 	default:
 		lost := &LostError{Name: lk.name, Token: lk.token, Cause: CauseTaken}
 		if len(arr) >= 3 {
@@ -299,9 +306,27 @@ func (lk *Lock) refresh(ctx context.Context) error {
 			lost.Holder, _, _ = cutHolder(h)
 			lost.HolderToken, _ = fencing.ParseToken(t)
 		}
-		lk.lose(lost)
-		return lk.Err()
+		return lk.found(lost)
 	}
+}
+
+// found handles a renewal that found the lock no longer held by this
+// Lock. While a Release is in flight the renewal may be seeing that very
+// release, so the loss is only noted: Release applies it if the release
+// fails, and drops it if the release went through. Otherwise the lease
+// ends with lost.
+func (lk *Lock) found(lost *LostError) error {
+	lk.mu.Lock()
+	if lk.releasing > 0 && lk.err == nil {
+		if lk.heldLoss == nil {
+			lk.heldLoss = lost
+		}
+		lk.mu.Unlock()
+		return lost
+	}
+	lk.mu.Unlock()
+	lk.lose(lost)
+	return lk.Err()
 }
 
 // watchdog renews the lease every RefreshInterval until the lock ends.
@@ -359,10 +384,16 @@ func (lk *Lock) watchdog() {
 //
 // Release is idempotent and nil-safe: later calls return the first call's
 // result without contacting Redis. It returns nil when the lock was held
-// until the release, and the [*LostError] when the lease had been lost
-// before (by the holder's clock, or because Redis no longer named this
-// holder); the lock of another holder is never touched. A transport or
-// context error is returned as is and the next call tries again.
+// until the release; OnLost is then never called, even by a renewal that
+// ran while the release was in flight. It returns the [*LostError] when the
+// lease had ended before the reply arrived: by the holder's clock (Redis,
+// whose clock may run behind, can still have held the record: the release
+// then took effect all the same, and the lock is free or handed to the
+// next waiter), or because Redis no longer named this holder; the lock of
+// another holder is never touched. When Redis refuses the write
+// ([fencing.ErrWriteRefused]) or does not reply ([fencing.ErrNoReply],
+// after at most Options.CallTimeout), the error is returned as is, the
+// lease goes on, and the next call tries again.
 func (lk *Lock) Release(ctx context.Context) (err error) {
 	if lk == nil {
 		return nil
@@ -373,18 +404,32 @@ func (lk *Lock) Release(ctx context.Context) (err error) {
 		lk.mu.Unlock()
 		return err
 	}
+	lk.releasing++
 	lk.mu.Unlock()
 	ctx, sp := lk.locker.obs.Start(ctx, opRelease, lk.name, lk.token)
 	defer sp.End(&err)
 	lostBefore := lk.Err()
 	r, err := lk.locker.runRelease(ctx, &lk.keys, lk.holder, lk.tokStr)
+	lk.mu.Lock()
+	lk.releasing--
+	held := lk.heldLoss
+	if lk.releasing == 0 {
+		lk.heldLoss = nil
+	}
+	lostMeanwhile := lk.err
+	lk.mu.Unlock()
 	if err != nil {
+		if held != nil {
+			lk.lose(held) // the renewal's finding stands
+		}
 		return scriptError("release", lk.name, err)
 	}
 	var result error
 	switch {
 	case lostBefore != nil && lostBefore != ErrReleased:
 		result = lostBefore
+	case lostMeanwhile != nil && lostMeanwhile != ErrReleased:
+		result = lostMeanwhile // the lease ran out while the release was in flight
 	case r.status == 1:
 		result = nil
 	case r.status == 0:

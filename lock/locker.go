@@ -14,6 +14,7 @@ import (
 	"github.com/redis/rueidis"
 
 	"github.com/fencekit/fencekit/fencing"
+	"github.com/fencekit/fencekit/internal/bounded"
 	"github.com/fencekit/fencekit/internal/keys"
 	"github.com/fencekit/fencekit/internal/obs"
 	"github.com/fencekit/fencekit/internal/scripterr"
@@ -42,6 +43,7 @@ type Locker struct {
 	closed  bool
 	closeCh chan struct{}
 	wg      sync.WaitGroup // subscription goroutines
+	calls   sync.WaitGroup // TryAcquire and Acquire calls in progress (Add under mu, before closed)
 }
 
 // New returns a Locker that runs its scripts on client. The client is not
@@ -66,7 +68,7 @@ func New(client rueidis.Client, opts Options) (*Locker, error) {
 		return nil, fmt.Errorf("lock: locker id: %w", err)
 	}
 	l := &Locker{
-		client:       client,
+		client:       bounded.Wrap(client, o.CallTimeout),
 		opts:         o,
 		holderPrefix: o.Owner + "|" + hex.EncodeToString(id[:]) + ".",
 		ttlArg:       strconv.FormatInt(o.TTL.Milliseconds(), 10),
@@ -97,8 +99,13 @@ func (l *Locker) Options() Options { return l.opts }
 
 // Close stops the Locker's background work: pending Acquire calls return
 // [ErrClosed] after giving up their place in the queue, and hand-off
-// subscriptions end. Locks already held stay valid (and keep renewing)
-// until released or lost. Close is idempotent and nil-safe.
+// subscriptions end. Close returns only after every pending TryAcquire and
+// Acquire call has returned, so every place in a queue has been given up
+// (or the give-up failed: then the entry lapses after 4×RetryInterval and
+// a lock handed to it expires after TTL) and the client may be closed
+// next. That takes at most CallTimeout plus the give-up's own bound. Locks
+// already held stay valid (and keep renewing) until released or lost.
+// Close is idempotent and nil-safe.
 func (l *Locker) Close() error {
 	if l == nil {
 		return nil
@@ -113,9 +120,24 @@ func (l *Locker) Close() error {
 		}
 	}
 	l.mu.Unlock()
+	l.calls.Wait()
 	l.wg.Wait()
 	return nil
 }
+
+// begin registers a TryAcquire or Acquire call, which Close waits for;
+// it returns ErrClosed after Close. Call end when the call returns.
+func (l *Locker) begin() error {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if l.closed {
+		return ErrClosed
+	}
+	l.calls.Add(1)
+	return nil
+}
+
+func (l *Locker) end() { l.calls.Done() }
 
 func (l *Locker) isClosed() bool {
 	select {
@@ -353,9 +375,19 @@ func (l *Locker) cleanupTimeout() time.Duration {
 // (matching [ErrNotAcquired]) naming the holder. It returns an error
 // matching [ErrInvalidName] for a bad name, [ErrNotReplicated] when
 // MinReplicas are not reached (the lock is given back), [ErrClosed] after
-// Close, and Redis or context errors otherwise. When the outcome is unknown
-// (a timeout after the script was sent), TryAcquire gives back whatever the
-// attempt may have taken before it returns.
+// Close, [fencing.ErrWriteRefused] when the server does not take writes
+// (nothing was written), and Redis or context errors otherwise.
+//
+// The look is not cut short by ctx: once sent, TryAcquire waits for its
+// reply, at most Options.CallTimeout, so that it always knows whether it
+// took the lock; when ctx ended meanwhile, a lock it took is given back and
+// the context's error returned. When there is no reply (an error matching
+// [fencing.ErrNoReply]), the outcome is unknown, and TryAcquire gives back
+// whatever the attempt may have taken before it returns. When the reply
+// arrives after the lease it granted has run out by the caller's clock (a
+// paused process, a paused server), the lock is given back and TryAcquire
+// returns a [*LostError] with [CauseExpired]: a Lock is only ever returned
+// with a live lease.
 func (l *Locker) TryAcquire(ctx context.Context, name string) (lk *Lock, err error) {
 	ctx, sp, start := l.startAcquire(ctx, opTryAcquire, name)
 	defer l.endAcquire(ctx, sp, start, &lk, &err)
@@ -366,11 +398,15 @@ func (l *Locker) tryAcquire(ctx context.Context, name string) (*Lock, error) {
 	if err := keys.ValidateID(name); err != nil {
 		return nil, fmt.Errorf("lock: %w", err)
 	}
-	if l.isClosed() {
-		return nil, ErrClosed
+	if err := l.begin(); err != nil {
+		return nil, err
+	}
+	defer l.end()
+	if err := ctx.Err(); err != nil {
+		return nil, fmt.Errorf("lock: acquire %q: %w", name, err) // nothing sent
 	}
 	k, holder := l.newAttempt(name)
-	r, err := l.runAcquire(ctx, &k, holder, false)
+	r, err := l.runAcquire(detach(ctx), &k, holder, false)
 	if err != nil {
 		if !scripterr.IsRedis(err) {
 			l.abandon(&k, holder)
@@ -380,10 +416,35 @@ func (l *Locker) tryAcquire(ctx context.Context, name string) (*Lock, error) {
 	if !r.granted {
 		return nil, l.notAcquired(name, r)
 	}
+	if err := ctx.Err(); err != nil {
+		l.abandon(&k, holder) // granted after the caller gave up
+		return nil, fmt.Errorf("lock: acquire %q: %w", name, err)
+	}
 	if err := l.checkReplicated(name, &k, holder, r.acked); err != nil {
 		return nil, err
 	}
+	if !live(r.sent, r.pttl) {
+		l.abandon(&k, holder)
+		return nil, &LostError{Name: name, Token: r.token, Cause: CauseExpired}
+	}
 	return l.newLock(name, k, holder, r.token, r.tokStr, r.at, r.sent, r.pttl), nil
+}
+
+// detach returns a context with ctx's values that the caller cannot end:
+// a look at the lock, once sent, is waited for (each command is bounded by
+// CallTimeout), so that its outcome is known before the caller gives up.
+// A context that cannot end is returned as it is, at no cost.
+func detach(ctx context.Context) context.Context {
+	if ctx.Done() == nil {
+		return ctx
+	}
+	return context.WithoutCancel(ctx)
+}
+
+// live reports whether a lease of ttl counted from base (less the drift
+// allowance) has time left by the local clock.
+func live(base time.Time, ttl time.Duration) bool {
+	return time.Now().Before(base.Add(ttl - ttl/100))
 }
 
 func (l *Locker) notAcquired(name string, r acquireReply) *NotAcquiredError {

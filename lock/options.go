@@ -17,6 +17,7 @@ const (
 	DefaultRetryInterval = 100 * time.Millisecond
 	DefaultFenceTTL      = 24 * time.Hour
 	DefaultReplicaWait   = time.Second
+	DefaultCallTimeout   = 5 * time.Second
 )
 
 // MinTTL is the shortest lease [Options.Validate] accepts.
@@ -86,6 +87,18 @@ type Options struct {
 	// every Locker of a name. Default: off.
 	EventLog bool
 
+	// CallTimeout bounds every round trip to Redis, whatever context the
+	// caller gives: a call that gets no reply within it (Redis down,
+	// unreachable, paused) fails with an error matching
+	// [fencing.ErrNoReply] that wraps the transport or timeout error.
+	// TryAcquire, Refresh, Release and Inspect therefore return within
+	// CallTimeout (plus the give-up described at TryAcquire); Acquire
+	// returns when no look at the lock got a reply for CallTimeout, even
+	// if its context would let it wait longer. Default: the smaller of TTL
+	// and 5s, plus twice ReplicaTimeout with MinReplicas: a reply later
+	// than the lease is of no use to a holder.
+	CallTimeout time.Duration
+
 	// Telemetry configures spans, metrics and logs (package telemetry).
 	// Default: the global OpenTelemetry providers, no logs.
 	Telemetry telemetry.Options
@@ -136,6 +149,10 @@ func (o Options) Validate() error {
 		return bad("ReplicaTimeout %v is negative", o.ReplicaTimeout)
 	case o.FenceTTL > 0 && o.FenceTTL < time.Millisecond:
 		return bad("FenceTTL %v is shorter than 1ms", o.FenceTTL)
+	case o.CallTimeout < 0:
+		return bad("CallTimeout %v is negative", o.CallTimeout)
+	case o.CallTimeout != 0 && o.CallTimeout < time.Millisecond:
+		return bad("CallTimeout %v is shorter than 1ms", o.CallTimeout)
 	}
 	ttl := o.TTL
 	if ttl == 0 {
@@ -175,6 +192,12 @@ func (o Options) withDefaults() Options {
 	}
 	if o.ReplicaTimeout == 0 {
 		o.ReplicaTimeout = DefaultReplicaWait
+	}
+	if o.CallTimeout == 0 {
+		o.CallTimeout = min(o.TTL, DefaultCallTimeout)
+		if o.MinReplicas > 0 {
+			o.CallTimeout += 2 * o.ReplicaTimeout
+		}
 	}
 	return o
 }

@@ -91,9 +91,10 @@ func (l *Locker) deliver(holder string, g grant) {
 
 // announced handles a hand-off notice "<holder> <token> <ttl_ms>": the
 // waiter holder, if it is one of ours, gets the lock without another round
-// trip. Its lease is measured from its last look at the lock (Acquire fills
-// in base), which the grant followed. A notice it cannot parse still pokes
-// the waiter, which then looks.
+// trip. The scripts announce only grants already written. Its lease is
+// measured from its last look at the lock that Redis answered with another
+// holder (Acquire fills in base): that look reached Redis before the grant.
+// A notice it cannot parse still pokes the waiter, which then looks.
 func (l *Locker) announced(msg string) {
 	holder, rest, ok1 := strings.Cut(msg, " ")
 	tok, ttl, ok2 := strings.Cut(rest, " ")
@@ -129,15 +130,12 @@ func pokeWaiter(w *waiter) {
 	}
 }
 
-func (l *Locker) addWaiter(holder string) (*waiter, error) {
+func (l *Locker) addWaiter(holder string) *waiter {
 	w := &waiter{grant: make(chan grant, 1), poke: make(chan struct{}, 1)}
 	l.mu.Lock()
 	defer l.mu.Unlock()
-	if l.closed {
-		return nil, ErrClosed
-	}
 	l.waiters[holder] = w
-	return w, nil
+	return w
 }
 
 func (l *Locker) removeWaiter(name, holder string, subscribed bool) {
@@ -265,10 +263,22 @@ func (l *Locker) sleepFor(holderTTL time.Duration) time.Duration {
 // It returns an error matching [ErrInvalidName] for a bad name, [ErrClosed]
 // when the Locker is closed while waiting, [ErrNotReplicated] when
 // MinReplicas are not reached, Redis errors that retrying cannot fix, and,
-// when ctx ends first, errors.Join of the last [*NotAcquiredError] (or the
-// last transport error) with ctx.Err(). A waiter that gives up also gives
-// back its place in the queue, and the lock if it was handed over in the
-// meantime.
+// when ctx ends first, errors.Join of the last [*NotAcquiredError] (or,
+// before any look was answered, the last error) with ctx.Err(). While
+// Redis refuses writes ([fencing.ErrWriteRefused]) or does not answer,
+// Acquire keeps waiting; after Options.CallTimeout without any reply it
+// returns the last error, which matches [fencing.ErrNoReply].
+//
+// A waiter that gives up also gives back its place in the queue, and the
+// lock if it was handed over in the meantime, before Acquire returns. A
+// look at the lock that is in flight when ctx ends is waited for first
+// (one round trip; at most CallTimeout when Redis does not answer), so
+// that it cannot put the waiter back in the queue after it gave up.
+//
+// The Lock returned always has a live lease by the caller's clock: a
+// grant whose lease has already run out when it reaches the waiter (a
+// paused process, a notice delayed past the lease) is not returned; the
+// waiter looks again instead.
 func (l *Locker) Acquire(ctx context.Context, name string) (lk *Lock, err error) {
 	ctx, sp, start := l.startAcquire(ctx, opAcquire, name)
 	defer l.endAcquire(ctx, sp, start, &lk, &err)
@@ -279,11 +289,15 @@ func (l *Locker) acquire(ctx context.Context, name string) (*Lock, error) {
 	if err := keys.ValidateID(name); err != nil {
 		return nil, fmt.Errorf("lock: %w", err)
 	}
-	k, holder := l.newAttempt(name)
-	w, err := l.addWaiter(holder)
-	if err != nil {
+	if err := l.begin(); err != nil {
 		return nil, err
 	}
+	defer l.end()
+	if err := ctx.Err(); err != nil {
+		return nil, fmt.Errorf("lock: acquire %q: %w", name, err) // nothing sent
+	}
+	k, holder := l.newAttempt(name)
+	w := l.addWaiter(holder)
 	subscribed := false
 	defer func() { l.removeWaiter(name, holder, subscribed) }()
 
@@ -293,37 +307,67 @@ func (l *Locker) acquire(ctx context.Context, name string) (*Lock, error) {
 			timer.Stop()
 		}
 	}()
+	// last is the last *NotAcquiredError, or the last error while no look
+	// was answered; lastLook is the send time of the last look the server
+	// answered with another holder: it reached Redis before any later
+	// grant to us, so a lease announced later is counted from it.
 	var last error
+	var lastLook time.Time
+	lastReply := time.Now()
+	looks := detach(ctx)
 	for {
-		r, err := l.runAcquire(ctx, &k, holder, true)
-		lastSent := r.sent
+		r, err := l.runAcquire(looks, &k, holder, true)
 		var sleep time.Duration
+		replied := err == nil || scripterr.IsRedis(err)
+		if replied {
+			lastReply = time.Now()
+		}
 		switch {
-		case err != nil && ctx.Err() != nil:
-			l.abandon(&k, holder)
-			return nil, errors.Join(scriptError("acquire", name, err), ctx.Err())
-		case err != nil && scripterr.IsRedis(err):
+		case err == nil:
+		case replied && !scripterr.IsRefused(err):
 			l.abandon(&k, holder)
 			return nil, scriptError("acquire", name, err)
-		case err != nil:
-			last = scriptError("acquire", name, err) // transport trouble: try again
+		default: // no reply, or writes refused for now: try again
+			err = scriptError("acquire", name, err)
+			if _, ok := last.(*NotAcquiredError); !ok {
+				last = err
+			}
+			if !replied && time.Since(lastReply) >= l.opts.CallTimeout {
+				l.abandon(&k, holder)
+				return nil, err
+			}
 			sleep = l.sleepFor(0)
 			if log := l.obs.Logger(ctx, slog.LevelDebug); log != nil {
-				log.LogAttrs(ctx, slog.LevelDebug, "fencekit: acquire retried after a transport error",
+				log.LogAttrs(ctx, slog.LevelDebug, "fencekit: acquire retried",
 					slog.String("lock", name), slog.Duration("after", sleep), slog.String("error", err.Error()))
 			}
+		}
+		switch {
+		case err != nil:
 		case r.granted:
+			if ctx.Err() != nil {
+				break // given back below: the caller has gone
+			}
 			if err := l.checkReplicated(name, &k, holder, r.acked); err != nil {
 				return nil, err
 			}
-			return l.newLock(name, k, holder, r.token, r.tokStr, r.at, r.sent, r.pttl), nil
+			if live(r.sent, r.pttl) {
+				return l.newLock(name, k, holder, r.token, r.tokStr, r.at, r.sent, r.pttl), nil
+			}
+			// The reply came after the lease it reports ran out: look
+			// again (the record may be gone, or be ours still).
 		default:
-			last = l.notAcquired(name, r)
+			na := l.notAcquired(name, r)
+			last, lastLook = na, r.sent
 			sleep = l.sleepFor(r.pttl)
 			if !subscribed {
 				l.subscribe(name, k.Wake, holder)
 				subscribed = true
 			}
+		}
+		if ctx.Err() != nil {
+			l.abandon(&k, holder)
+			return nil, errors.Join(last, ctx.Err())
 		}
 		if timer == nil {
 			timer = time.NewTimer(sleep)
@@ -336,7 +380,13 @@ func (l *Locker) acquire(ctx context.Context, name string) (*Lock, error) {
 				continue // look again: the look makes WAIT cover the grant
 			}
 			if g.base.IsZero() {
-				g.base = lastSent // announced: granted after our last look
+				if lastLook.IsZero() {
+					continue // no answered look precedes the grant: look again
+				}
+				g.base = lastLook // announced: granted after that look
+			}
+			if !live(g.base, g.ttl) {
+				continue // the lease ran out before it reached us: look again
 			}
 			return l.newLock(name, k, holder, g.token, "", 0, g.base, g.ttl), nil
 		case <-w.poke:
