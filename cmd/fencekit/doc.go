@@ -61,7 +61,12 @@
 // redis://127.0.0.1:6379. --prefix (default "fencekit") must match the
 // lockers' and stores' Prefix. Passwords are never printed: URLs appear
 // with the password replaced by "xxxxx", and so does any error text that
-// contains it. Tokens are printed; they are not secrets.
+// contains it. A URL that does not parse, or parses but not as a URL with
+// one user:password@ before its host (a scheme typo, an unescaped '@', '/',
+// '#' or '%' in the password), is shown with everything between "//" (or
+// its start) and its last '@' replaced by "xxxxx", user name included, and
+// the parser's message is left out when it quotes any piece of that part.
+// Tokens are printed; they are not secrets.
 //
 // Output is text by default; --json prints documents described by the JSON
 // schemas in cmd/fencekit/schema (tokens as decimal strings, times in RFC
