@@ -15,7 +15,7 @@
 //	fencekit session ID
 //	fencekit checkpoints ID [--limit 20] [--cursor C]
 //	fencekit checkpoint ID CPID
-//	fencekit force-release NAME --reason TEXT [--by WHO]
+//	fencekit force-release NAME --reason TEXT [--by WHO] [--fence-ttl 24h]
 //	fencekit doctor [--strict]
 //
 // locks lists the held locks under the prefix (SCAN MATCH
@@ -36,7 +36,10 @@
 // a new token is minted and written to the fence, so the old holder's
 // writes are refused as stale; the lock goes to the longest waiter or is
 // left free. It needs --reason; who (--by, default $USER@hostname) and why
-// are logged to stderr and to the session's event log.
+// are logged to stderr and to the session's event log. The fence is kept
+// at least --fence-ttl (default 24h, negative: forever); it never loses
+// retention: a fence kept forever (Lockers with a negative FenceTTL) stays
+// so, and one with more time left keeps it.
 //
 // doctor reports, one line each with ok, warn, fail or unknown: server
 // version and mode, persistence, maxmemory-policy, replicas and

@@ -111,6 +111,7 @@ type app struct {
 	cursor   string
 	reason   string
 	by       string
+	fenceTTL time.Duration
 	strict   bool
 
 	opt      rueidis.ClientOption
