@@ -240,4 +240,3 @@ func startMariaDB(t *testing.T) string {
 	}
 	return addr
 }
-
