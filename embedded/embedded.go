@@ -9,12 +9,13 @@ package embedded
 
 import (
 	"fmt"
-	neturl "net/url"
 	"os"
 	"time"
 
 	"github.com/alicebob/miniredis/v2"
 	"github.com/redis/rueidis"
+
+	"github.com/fencekit/fencekit/internal/redact"
 )
 
 // Server is a Redis server to connect to.
@@ -36,22 +37,22 @@ func Start() (*Server, error) {
 	if url := os.Getenv("REDIS_URL"); url != "" {
 		opt, err := rueidis.ParseURL(url)
 		if err != nil {
-			// The parse error quotes the URL, password and all: leave it out.
-			return nil, fmt.Errorf("embedded: REDIS_URL %s: not a redis URL rueidis.ParseURL accepts", RedactURL(url))
+			// The parse error quotes the URL and the characters it
+			// rejected, which may be the password's.
+			return nil, fmt.Errorf("embedded: REDIS_URL %s: not a redis URL rueidis.ParseURL accepts: %s", RedactURL(url), redact.ParseError(url, err))
 		}
 		return &Server{Option: opt, Description: "Redis at " + RedactURL(url)}, nil
 	}
 	return StartMini()
 }
 
-// RedactURL returns u with its password replaced by "xxxxx", for output;
-// "<unparsable URL>" when u does not parse.
+// RedactURL returns u for output with its credentials hidden: the
+// password replaced by "xxxxx" when u parses cleanly, else everything
+// between "//" (or the start) and the last '@' (a URL that does not parse,
+// or whose password went elsewhere because of an unescaped '@', '/', '#'
+// or '%', or a scheme typo, cannot say where its password ends).
 func RedactURL(u string) string {
-	p, err := neturl.Parse(u)
-	if err != nil {
-		return "<unparsable URL>"
-	}
-	return p.Redacted()
+	return redact.URL(u)
 }
 
 // StartMini starts a miniredis on a free loopback port, whatever REDIS_URL says.

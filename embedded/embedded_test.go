@@ -64,4 +64,25 @@ func TestStartRedactsPassword(t *testing.T) {
 	if err == nil || strings.Contains(err.Error(), "s3cret") {
 		t.Errorf("error %v", err)
 	}
+	// URLs that do not parse, or not as intended, show no piece of the
+	// password (nor the user name).
+	for _, u := range []string{
+		"redis://Uv5Wy:Qz7%Jk9@127.0.0.1:1",
+		"redis://Uv5Wy:Qz7/Jk9@127.0.0.1:1",
+		"redis://Uv5Wy:Qz7@Jk9@127.0.0.1:1",
+		"redis//Uv5Wy:Qz7-Jk9@127.0.0.1:1",
+		"redis:/Uv5Wy:Qz7-Jk9@127.0.0.1:1",
+	} {
+		t.Setenv("REDIS_URL", u)
+		s, err := embedded.Start()
+		text := fmt.Sprint(err)
+		if s != nil {
+			text += s.Description
+		}
+		for _, p := range []string{"Uv5", "Qz7", "z7", "Jk9", "%Jk", "/Jk", "@Jk", "-Jk"} {
+			if strings.Contains(text, p) {
+				t.Errorf("REDIS_URL=%s: %q shows %q", u, text, p)
+			}
+		}
+	}
 }

@@ -15,7 +15,10 @@
 //
 //	UPDATE t SET ..., fence = $1 WHERE id = $2 AND fence <= $1
 //
-// to the same errors.
+// to the same errors. It needs a driver whose RowsAffected counts matched
+// rows (MySQL and MariaDB: clientFoundRows=true), which [CheckFoundRows]
+// verifies; the module fencing/sqltest runs the pattern on SQLite,
+// PostgreSQL and MariaDB.
 //
 // Tokens are minted by the lock's acquire script as
 // max(previous token + 1, server time in microseconds), so they stay monotonic

@@ -69,6 +69,16 @@ type Execer interface {
 // (the database did not say which token won); the row must therefore exist
 // before the first fenced write (insert it with fence 0). Errors from the
 // driver are returned unchanged.
+//
+// The driver's RowsAffected must count the rows the UPDATE matched, not
+// only those it changed: otherwise a holder that writes the same values
+// twice under one token gets a false [*StaleTokenError] for the second
+// write. PostgreSQL (lib/pq, pgx) and SQLite count matched rows;
+// go-sql-driver/mysql (MySQL, MariaDB) counts changed rows unless the DSN
+// sets clientFoundRows=true. [CheckFoundRows] tells at startup
+// ([ErrChangedRowsOnly]). A statement that changes the row on every write,
+// for example with "writes = writes + 1" in its SET list, is correct with
+// either count.
 func ExecFenced(ctx context.Context, db Execer, token Token, query string, args ...any) error {
 	if !token.Valid() {
 		return fmt.Errorf("%w: %d", ErrInvalidToken, token)

@@ -31,7 +31,9 @@ type ForceOptions struct {
 	// [Options.EventLog].
 	EventLog bool
 	// FenceTTL is the fence counter's TTL, as [Options.FenceTTL]; default
-	// [DefaultFenceTTL], negative for none.
+	// [DefaultFenceTTL], negative for none. It only ever lengthens the
+	// fence's retention: a fence without expiry (Lockers with a negative
+	// FenceTTL) keeps none, and one with more time left keeps it.
 	FenceTTL time.Duration
 }
 
@@ -59,7 +61,8 @@ var ErrNoReason = errors.New("lock: force release needs a reason")
 // the removed holder is fenced out of every session write, and hands the
 // lock to the longest-waiting live waiter with that token (announced like
 // any hand-off) or leaves it free. It runs whether or not the lock is held,
-// so it also fences out a holder whose lease already expired.
+// so it also fences out a holder whose lease already expired. It never
+// shortens the fence's retention (see [ForceOptions.FenceTTL]).
 //
 // The removed holder learns of it at its next Refresh or fenced write (an
 // ErrLockLost or a *fencing.StaleTokenError); its Context is not cancelled

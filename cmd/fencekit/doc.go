@@ -15,7 +15,7 @@
 //	fencekit session ID
 //	fencekit checkpoints ID [--limit 20] [--cursor C]
 //	fencekit checkpoint ID CPID
-//	fencekit force-release NAME --reason TEXT [--by WHO]
+//	fencekit force-release NAME --reason TEXT [--by WHO] [--fence-ttl 24h]
 //	fencekit doctor [--strict]
 //
 // locks lists the held locks under the prefix (SCAN MATCH
@@ -36,7 +36,10 @@
 // a new token is minted and written to the fence, so the old holder's
 // writes are refused as stale; the lock goes to the longest waiter or is
 // left free. It needs --reason; who (--by, default $USER@hostname) and why
-// are logged to stderr and to the session's event log.
+// are logged to stderr and to the session's event log. The fence is kept
+// at least --fence-ttl (default 24h, negative: forever); it never loses
+// retention: a fence kept forever (Lockers with a negative FenceTTL) stays
+// so, and one with more time left keeps it.
 //
 // doctor reports, one line each with ok, warn, fail or unknown: server
 // version and mode, persistence, maxmemory-policy, replicas and
@@ -61,7 +64,12 @@
 // redis://127.0.0.1:6379. --prefix (default "fencekit") must match the
 // lockers' and stores' Prefix. Passwords are never printed: URLs appear
 // with the password replaced by "xxxxx", and so does any error text that
-// contains it. Tokens are printed; they are not secrets.
+// contains it. A URL that does not parse, or parses but not as a URL with
+// one user:password@ before its host (a scheme typo, an unescaped '@', '/',
+// '#' or '%' in the password), is shown with everything between "//" (or
+// its start) and its last '@' replaced by "xxxxx", user name included, and
+// the parser's message is left out when it quotes any piece of that part.
+// Tokens are printed; they are not secrets.
 //
 // Output is text by default; --json prints documents described by the JSON
 // schemas in cmd/fencekit/schema (tokens as decimal strings, times in RFC

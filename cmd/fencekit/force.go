@@ -5,6 +5,7 @@ import (
 	"errors"
 	"flag"
 	"fmt"
+	"time"
 
 	"github.com/fencekit/fencekit/lock"
 )
@@ -22,6 +23,7 @@ var forceReleaseCmd = &command{
 	flags: func(fs *flag.FlagSet, a *app) {
 		fs.StringVar(&a.reason, "reason", "", "why the lock is taken away (required; written to the session's event log)")
 		fs.StringVar(&a.by, "by", "", "who asks (default $USER@hostname)")
+		fs.DurationVar(&a.fenceTTL, "fence-ttl", 0, "keep the fence at least this long (default 24h; negative: forever); a fence kept longer, or forever, keeps its retention")
 	},
 	check: func(a *app) error {
 		if a.reason == "" {
@@ -29,6 +31,9 @@ var forceReleaseCmd = &command{
 		}
 		if a.by == "" {
 			a.by = defaultBy(a.env)
+		}
+		if a.fenceTTL > 0 && a.fenceTTL < time.Millisecond {
+			return usageErr("force-release: --fence-ttl %v is shorter than 1ms", a.fenceTTL)
 		}
 		return nil
 	},
@@ -52,7 +57,7 @@ func runForceRelease(ctx context.Context, a *app, args []string) error {
 	name := args[0]
 	ctx, cancel := a.reqCtx(ctx)
 	defer cancel()
-	res, err := lock.ForceRelease(ctx, a.client, name, lock.ForceOptions{Prefix: a.prefix, Reason: a.reason, By: a.by, EventLog: true})
+	res, err := lock.ForceRelease(ctx, a.client, name, lock.ForceOptions{Prefix: a.prefix, Reason: a.reason, By: a.by, EventLog: true, FenceTTL: a.fenceTTL})
 	if err != nil {
 		if errors.Is(err, lock.ErrInvalidOptions) || errors.Is(err, lock.ErrNoReason) {
 			return usageErr("force-release: %v", err)

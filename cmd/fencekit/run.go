@@ -7,7 +7,6 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
-	"net/url"
 	"os"
 	"strings"
 	"time"
@@ -16,6 +15,7 @@ import (
 
 	"github.com/fencekit/fencekit/checkpoint"
 	"github.com/fencekit/fencekit/internal/keys"
+	"github.com/fencekit/fencekit/internal/redact"
 	"github.com/fencekit/fencekit/lock"
 	"github.com/fencekit/fencekit/statestore"
 )
@@ -111,10 +111,11 @@ type app struct {
 	cursor   string
 	reason   string
 	by       string
+	fenceTTL time.Duration
 	strict   bool
 
 	opt      rueidis.ClientOption
-	redacted string // url with the password replaced by "xxxxx"
+	redacted string // url with its credentials replaced by "xxxxx" (redact.URL)
 	client   rueidis.Client
 }
 
@@ -296,7 +297,8 @@ Flags (before or after the command):
   --timeout D      timeout of connecting and of each request (default 5s)
   --json           print JSON (schemas in cmd/fencekit/schema) instead of text
 
-Passwords never appear in output: URLs are shown with the password as "xxxxx".
+Passwords never appear in output: URLs are shown with the password as "xxxxx"
+(a URL that does not parse: everything between "//" and its last "@").
 Run 'fencekit help <command>' for a command's flags.
 `)
 	fmt.Fprint(w, exitCodesHelp)
@@ -310,7 +312,7 @@ func (a *app) setup() error {
 	if a.url == "" {
 		a.url = defaultURL
 	}
-	a.redacted = redactURL(a.url)
+	a.redacted = redact.URL(a.url)
 	a.log = slog.New(slog.NewTextHandler(redactingWriter{a}, nil))
 	if err := keys.ValidatePrefix(a.prefix); err != nil {
 		return usageErr("--prefix: %v", err)
@@ -320,7 +322,9 @@ func (a *app) setup() error {
 	}
 	opt, err := rueidis.ParseURL(a.url)
 	if err != nil {
-		return usageErr("--url %s: %v", a.redacted, err)
+		// The parser's error quotes the URL and the characters it
+		// rejected, which may be the password's.
+		return usageErr("--url %s: %s", a.redacted, redact.ParseError(a.url, err))
 	}
 	// The CLI needs no client-side caching, and servers without CLIENT
 	// TRACKING (miniredis, some managed services, ACL users without
@@ -392,28 +396,14 @@ func (a *app) reqCtx(ctx context.Context) (context.Context, context.CancelFunc) 
 	return context.WithTimeout(ctx, a.timeout)
 }
 
-// redactURL returns u with its password replaced by "xxxxx" (as
-// url.URL.Redacted does). A URL that does not parse is not shown at all,
-// since it might hold a password in a place the parser did not find.
-func redactURL(u string) string {
-	p, err := url.Parse(u)
-	if err != nil {
-		return "<unparsable URL>"
-	}
-	return p.Redacted()
-}
-
-// redact replaces the password of the URL in s.
+// redact hides the credentials of the URL in s (internal/redact.Text): the
+// URL, its password, and quoted pieces of them, also when the URL does not
+// parse.
 func (a *app) redact(s string) string {
 	if a.opt.Password != "" {
-		s = strings.ReplaceAll(s, a.opt.Password, "xxxxx")
+		s = strings.ReplaceAll(s, a.opt.Password, redact.Mask)
 	}
-	if p, err := url.Parse(a.url); err == nil && p.User != nil {
-		if pw, ok := p.User.Password(); ok && pw != "" {
-			s = strings.ReplaceAll(s, pw, "xxxxx")
-		}
-	}
-	return s
+	return redact.Text(s, a.url)
 }
 
 // redactingWriter writes to stderr with the password replaced; the logger

@@ -253,7 +253,8 @@ func runExecutor(ctx context.Context, role string, in *bufio.Scanner, emit func(
 	}
 	opt, err := rueidis.ParseURL(os.Getenv(envURL))
 	if err != nil {
-		return fmt.Errorf("%s: %w", envURL, err)
+		// The parse error quotes the URL, password and all.
+		return fmt.Errorf("%s %s: not a URL rueidis.ParseURL accepts", envURL, embedded.RedactURL(os.Getenv(envURL)))
 	}
 	if os.Getenv(envMini) != "" && len(opt.InitAddress) == 1 {
 		opt = embedded.MiniOption(opt.InitAddress[0])

@@ -43,7 +43,6 @@ import (
 	"encoding/hex"
 	"fmt"
 	"io"
-	"net/url"
 	"os"
 	"os/signal"
 	"strconv"
@@ -142,15 +141,12 @@ func connect(redisURL string) (*embedded.Server, []string, error) {
 	}
 	opt, err := rueidis.ParseURL(redisURL)
 	if err != nil {
-		return nil, nil, fmt.Errorf("%s: %w", envURL, err)
+		// The parse error quotes the URL, password and all.
+		return nil, nil, fmt.Errorf("%s %s: not a URL rueidis.ParseURL accepts", envURL, embedded.RedactURL(redisURL))
 	}
 	opt.Dialer.Timeout = 2 * time.Second
 	opt.ConnWriteTimeout = 5 * time.Second
-	shown := envURL
-	if u, err := url.Parse(redisURL); err == nil {
-		shown = u.Redacted() // never print a password
-	}
-	return &embedded.Server{Option: opt, Description: "Redis at " + shown}, []string{envURL + "=" + redisURL}, nil
+	return &embedded.Server{Option: opt, Description: "Redis at " + embedded.RedactURL(redisURL)}, []string{envURL + "=" + redisURL}, nil
 }
 
 // scenario runs the split-brain scenario once, in mode.

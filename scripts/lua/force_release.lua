@@ -6,7 +6,8 @@
 --         see lib_lock.lua; logs lock_force_released, preceded by
 --         lock_lost for a grant found expired, and lock_acquired for a
 --         hand-off)
--- ARGV[1] fence counter ttl in ms ("0": no expiry)
+-- ARGV[1] fence counter ttl in ms ("0": no expiry); a fence that has no
+--         expiry, or more time left than this, keeps it
 -- ARGV[2] pub/sub channel announcing hand-offs ("" for none)
 -- ARGV[3] "S" to announce with SPUBLISH (cluster), "P" with PUBLISH
 -- ARGV[4] reason (non-empty, at most 512 bytes)
@@ -51,6 +52,12 @@ if rec then
 end
 local fence_val, e3 = fk_fence(KEYS[2])
 if not fence_val then return e3 end
+-- Never shorten the fence's retention: Lockers that keep it forever
+-- (FenceTTL < 0) rely on it across clock steps.
+if fence_ttl > 0 then
+  local left = redis.call('PTTL', KEYS[2])
+  if left == -1 then fence_ttl = 0 elseif left > fence_ttl then fence_ttl = left end
+end
 local open, e4 = fk_lockev_open()
 if open == nil then return e4 end
 local now_us, now_ms = fk_now()

@@ -138,7 +138,7 @@ func TestForceRelease(t *testing.T) {
 				argv: frA, reply: arr(0, "", "", capture("t", nowToken()), "", 0),
 				state: states{"fence": strKey(same("t"), noTTL)},
 			}}},
-		{name: "fence ttl applies", setup: held,
+		{name: "fence ttl applies", setup: cat(setLock(f0, other, 20000), setFence(f0)+" PX 5000"),
 			steps: []step{{
 				argv: fr(1, "90000"), reply: arr(1, other, f0, f1, "", 0),
 				state: states{"lock": gone(), "fence": strKey(f1, ttlIn(90000))},
