@@ -18,8 +18,12 @@
 -- fk_check validates token and mode and checks the fence. It returns the
 -- token as a number, or nil and an error reply. Read-only.
 --   both:    no newer token may have been issued for the lock (its fence
---            counter) or accepted by the session (the state's fence);
---            otherwise STALE, whatever the lock record says;
+--            counter), accepted by the session (the state's fence) or be
+--            held right now (the lock record); otherwise STALE. The
+--            record is checked in relaxed mode too: the fence counter can
+--            expire (Options.FenceTTL) while a newer holder that has not
+--            written yet still holds the lock, and the record is then the
+--            only trace of its token;
 --   strict:  the lock record must also exist and carry the token
 --            (otherwise NOT_HOLDER: the lease ended or was never granted).
 local function fk_check(lockk, fencek, statek, tok, mode)
@@ -38,15 +42,16 @@ local function fk_check(lockk, fencek, statek, tok, mode)
     if not sn then return nil, redis.error_reply('FENCEKIT_CORRUPT ' .. statek) end
     if sn > t then return nil, redis.error_reply('FENCEKIT_STALE ' .. tok .. ' ' .. sf) end
   end
-  if mode == 'S' then
-    local rec = redis.call('GET', lockk)
-    if not rec then return nil, redis.error_reply('FENCEKIT_NOT_HOLDER ' .. tok .. ' ') end
-    local rt = fk_record(rec)
-    if not rt then return nil, redis.error_reply('FENCEKIT_CORRUPT ' .. lockk) end
-    local rn = fk_num(rt)
-    if rn > t then return nil, redis.error_reply('FENCEKIT_STALE ' .. tok .. ' ' .. rt) end
-    if rn ~= t then return nil, redis.error_reply('FENCEKIT_NOT_HOLDER ' .. tok .. ' ' .. rt) end
+  local rec = redis.call('GET', lockk)
+  if not rec then
+    if mode == 'S' then return nil, redis.error_reply('FENCEKIT_NOT_HOLDER ' .. tok .. ' ') end
+    return t
   end
+  local rt = fk_record(rec)
+  if not rt then return nil, redis.error_reply('FENCEKIT_CORRUPT ' .. lockk) end
+  local rn = fk_num(rt)
+  if rn > t then return nil, redis.error_reply('FENCEKIT_STALE ' .. tok .. ' ' .. rt) end
+  if mode == 'S' and rn ~= t then return nil, redis.error_reply('FENCEKIT_NOT_HOLDER ' .. tok .. ' ' .. rt) end
   return t
 end
 
