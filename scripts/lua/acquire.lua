@@ -75,7 +75,7 @@ end
 
 local fence_val, e7 = fk_fence(KEYS[2])
 if not fence_val then return e7 end
-local open, e8 = fk_lockev_open()
+local open, e8 = fk_lockev_open(fence_ttl)
 if open == nil then return e8 end
 local now_us, now_ms = fk_now()
 local head, head_ttl, dead, queued = fk_head(KEYS[3], KEYS[4], now_ms, nil, holder)

@@ -58,7 +58,7 @@ if fence_ttl > 0 then
   local left = redis.call('PTTL', KEYS[2])
   if left == -1 then fence_ttl = 0 elseif left > fence_ttl then fence_ttl = left end
 end
-local open, e4 = fk_lockev_open()
+local open, e4 = fk_lockev_open(fence_ttl)
 if open == nil then return e4 end
 local now_us, now_ms = fk_now()
 local head, head_ttl, dead = fk_head(KEYS[3], KEYS[4], now_ms, holder, nil)

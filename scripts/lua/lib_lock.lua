@@ -129,13 +129,30 @@ end
 --                        tok is the new fence, holder/holder_tok the holder
 --                        removed ("" if none); + reason, by
 
+-- FK_LOCKEV_TTL is the lifetime, in ms, given to an event log that a lock
+-- event creates when the lock keeps its fence forever (fence ttl 0): no
+-- key fencekit writes lives forever unless the caller asked for it, and a
+-- caller that keeps its fence forever asked that of the fence only.
+local FK_LOCKEV_TTL = 86400000
+
+-- fk_lockev_new is true while the event log does not exist yet (set by
+-- fk_lockev_open); fk_lockev_keep is the lifetime fk_lockev gives it when
+-- it creates it. A log that exists keeps whatever TTL its session gave
+-- it (none when the session was created without one).
+local fk_lockev_new, fk_lockev_keep = false, FK_LOCKEV_TTL
+
 -- fk_lockev_open checks the event log's type and reads the open grant:
 -- false when there is none or events are off, {token, holder} when there
 -- is, nil plus an error reply when the grant key holds something fencekit
--- did not write. Read-only: call it before the first write.
-local function fk_lockev_open()
+-- did not write. fence_ttl is the lock's fence ttl in ms (0: none): an
+-- event log that a lock event creates lives that long (FK_LOCKEV_TTL when
+-- 0), like the fence and the open grant. Read-only: call it before the
+-- first write.
+local function fk_lockev_open(fence_ttl)
   if not KEYS[6] then return false end
   redis.call('XLEN', KEYS[5]) -- WRONGTYPE before any write
+  fk_lockev_new = redis.call('EXISTS', KEYS[5]) == 0
+  if fence_ttl > 0 then fk_lockev_keep = fence_ttl end
   local g = redis.call('GET', KEYS[6])
   if not g then return false end
   local tok, h = string.match(g, '^([1-9]%d*)|([^|]+|[^|]+)$')
@@ -145,10 +162,15 @@ local function fk_lockev_open()
   return {tok, h}
 end
 
--- fk_lockev appends one lock event (events on only).
+-- fk_lockev appends one lock event (events on only), and gives the log a
+-- lifetime when this event created it.
 local function fk_lockev(typ, tok, holder, ...)
   redis.call('XADD', KEYS[5], 'MAXLEN', '~', FK_EVENTS_MAXLEN, '*',
     'type', typ, 'v', '0', 'tok', tok, 'holder', holder, ...)
+  if fk_lockev_new then
+    redis.call('PEXPIRE', KEYS[5], fk_lockev_keep)
+    fk_lockev_new = false
+  end
 end
 
 -- fk_lockev_close logs the end of a grant (typ lock_released or lock_lost)
@@ -183,7 +205,9 @@ local function fk_grant(lock, fence, fence_ttl, tok, holder, ttl, now_ms)
   redis.call('SET', lock, tok .. '|' .. fk_fmt(now_ms) .. '|' .. holder, 'PX', ttl)
   if KEYS[6] then
     fk_lockev('lock_acquired', tok, holder, 'ttl', fk_fmt(ttl))
-    fk_set_fenced(KEYS[6], tok .. '|' .. holder, fence_ttl)
+    local keep = fence_ttl
+    if keep == 0 then keep = FK_LOCKEV_TTL end
+    redis.call('SET', KEYS[6], tok .. '|' .. holder, 'PX', keep)
   end
   return tok
 end

@@ -12,7 +12,11 @@ import (
 
 func grantOf2(tok, holder string) string { return "SET $grant " + tok + "|" + holder }
 
-func grantKey(tok, holder string) kw { return strKey(tok+"|"+holder, noTTL) }
+// lockevTTL is FK_LOCKEV_TTL: the lifetime of an event log created by a
+// lock event, and of the open grant, when the fence is kept forever.
+const lockevTTL = 86400000
+
+func grantKey(tok, holder string) kw { return strKey(tok+"|"+holder, ttlIn(lockevTTL)) }
 
 func TestAcquireEvents(t *testing.T) {
 	lockOf := func(h string, ttl int64) kw { return strKey(rec(f1, nowMs(0), h), ttlIn(ttl)) }
@@ -23,7 +27,7 @@ func TestAcquireEvents(t *testing.T) {
 				argv: acqA, reply: arr(1, f1, 30000, nowMs(0)),
 				state: states{
 					"lock": lockOf(me, 30000), "fence": fence1,
-					"ev":    streamKey(noTTL, lockEv("lock_acquired", f1, me, "ttl", "30000")),
+					"ev":    streamKey(ttlIn(lockevTTL), lockEv("lock_acquired", f1, me, "ttl", "30000")),
 					"grant": grantKey(f1, me),
 				},
 			}}},
@@ -33,7 +37,7 @@ func TestAcquireEvents(t *testing.T) {
 				argv: acqA, reply: arr(1, f1, 30000, nowMs(0)),
 				state: states{
 					"lock": lockOf(me, 30000), "fence": fence1,
-					"ev": streamKey(noTTL,
+					"ev": streamKey(ttlIn(lockevTTL),
 						lockEv("lock_lost", f0, other, "cause", "expired"),
 						lockEv("lock_acquired", f1, me, "ttl", "30000")),
 					"grant": grantKey(f1, me),
@@ -44,7 +48,7 @@ func TestAcquireEvents(t *testing.T) {
 				argv: acq(5, "90000"), reply: arr(1, f1, 30000, nowMs(0)),
 				state: states{
 					"lock": lockOf(me, 30000), "fence": strKey(f1, ttlIn(90000)),
-					"ev":    streamKey(noTTL, lockEv("lock_acquired", f1, me, "ttl", "30000")),
+					"ev":    streamKey(ttlIn(90000), lockEv("lock_acquired", f1, me, "ttl", "30000")),
 					"grant": strKey(f1+"|"+me, ttlIn(90000)),
 				},
 			}}},
@@ -60,7 +64,7 @@ func TestAcquireEvents(t *testing.T) {
 				argv: acqA, reply: arr(0, f1, 20000, nowMs(0), w1), pub: []string{w1},
 				state: states{
 					"lock": lockOf(w1, 20000), "fence": fence1, "q": gone(), "qi": gone(),
-					"ev":    streamKey(noTTL, lockEv("lock_acquired", f1, w1, "ttl", "20000")),
+					"ev":    streamKey(ttlIn(lockevTTL), lockEv("lock_acquired", f1, w1, "ttl", "20000")),
 					"grant": grantKey(f1, w1),
 				},
 			}}},
@@ -90,7 +94,7 @@ func TestReleaseEvents(t *testing.T) {
 		{name: "released, nobody waits: lock_released, grant closed", events: true, setup: held,
 			steps: []step{{
 				argv: relA, reply: none,
-				state: states{"lock": gone(), "grant": gone(), "ev": streamKey(noTTL, lockEv("lock_released", f0, me))},
+				state: states{"lock": gone(), "grant": gone(), "ev": streamKey(ttlIn(lockevTTL), lockEv("lock_released", f0, me))},
 			}}},
 		{name: "released to a waiter: lock_released, then lock_acquired", events: true,
 			setup: cat(held, queued(w1, "100", live+"|20000")),
@@ -99,7 +103,7 @@ func TestReleaseEvents(t *testing.T) {
 				state: states{
 					"lock": strKey(rec(f1, nowMs(0), w1), ttlIn(20000)), "fence": strKey(f1, noTTL),
 					"q": gone(), "qi": gone(), "grant": grantKey(f1, w1),
-					"ev": streamKey(noTTL,
+					"ev": streamKey(ttlIn(lockevTTL),
 						lockEv("lock_released", f0, me),
 						lockEv("lock_acquired", f1, w1, "ttl", "20000")),
 				},
@@ -108,7 +112,7 @@ func TestReleaseEvents(t *testing.T) {
 			setup: cat(setFence(f0), grantOf2(f0, me)),
 			steps: []step{{
 				argv: relA, reply: arr(0, "", "", 0),
-				state: states{"grant": gone(), "ev": streamKey(noTTL, lockEv("lock_lost", f0, me, "cause", "expired"))},
+				state: states{"grant": gone(), "ev": streamKey(ttlIn(lockevTTL), lockEv("lock_lost", f0, me, "cause", "expired"))},
 			}}},
 		{name: "held by another: no event", events: true,
 			setup: cat(setLock(f0, other, 20000), setFence(f0), grantOf2(f0, other)),
@@ -158,7 +162,7 @@ func TestForceRelease(t *testing.T) {
 				argv: frA, reply: arr(1, other, f0, f1, "", 0),
 				state: states{
 					"lock": gone(), "fence": strKey(f1, noTTL), "grant": gone(),
-					"ev": streamKey(noTTL, lockEv("lock_force_released", f1, other,
+					"ev": streamKey(ttlIn(lockevTTL), lockEv("lock_force_released", f1, other,
 						"holder_tok", f0, "reason", "maintenance", "by", "ops@host")),
 				},
 			}}},
@@ -168,7 +172,7 @@ func TestForceRelease(t *testing.T) {
 				argv: frA, reply: arr(0, "", "", f1, "", 0),
 				state: states{
 					"fence": strKey(f1, noTTL), "grant": gone(),
-					"ev": streamKey(noTTL,
+					"ev": streamKey(ttlIn(lockevTTL),
 						lockEv("lock_lost", f0, other, "cause", "expired"),
 						lockEv("lock_force_released", f1, "", "holder_tok", "", "reason", "maintenance", "by", "ops@host")),
 				},
@@ -180,7 +184,7 @@ func TestForceRelease(t *testing.T) {
 				state: states{
 					"lock": strKey(rec(f1, nowMs(0), w1), ttlIn(20000)), "fence": strKey(f1, noTTL),
 					"q": gone(), "qi": gone(), "grant": grantKey(f1, w1),
-					"ev": streamKey(noTTL,
+					"ev": streamKey(ttlIn(lockevTTL),
 						lockEv("lock_force_released", f1, other, "holder_tok", f0, "reason", "maintenance", "by", "ops@host"),
 						lockEv("lock_acquired", f1, w1, "ttl", "20000")),
 				},

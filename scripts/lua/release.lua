@@ -66,7 +66,7 @@ if rec then
   end
   status, held = 1, tok
   if redis.call('EXISTS', KEYS[3]) == 0 then
-    local open, e4 = fk_lockev_open()
+    local open, e4 = fk_lockev_open(fence_ttl)
     if open == nil then return e4 end
     -- Nobody waits: the common case, three commands without events.
     redis.call('DEL', KEYS[1])
@@ -77,7 +77,7 @@ end
 
 local fence_val, e3 = fk_fence(KEYS[2])
 if not fence_val then return e3 end
-local open, e4 = fk_lockev_open()
+local open, e4 = fk_lockev_open(fence_ttl)
 if open == nil then return e4 end
 local now_us, now_ms = fk_now()
 local head, head_ttl, dead, queued = fk_head(KEYS[3], KEYS[4], now_ms, holder, nil)
