@@ -12,6 +12,7 @@ import (
 	"github.com/redis/rueidis"
 
 	"github.com/fencekit/fencekit/fencing"
+	"github.com/fencekit/fencekit/internal/bounded"
 	"github.com/fencekit/fencekit/internal/keys"
 	"github.com/fencekit/fencekit/scripts/lua"
 )
@@ -30,6 +31,11 @@ type ForceOptions struct {
 	// takes over) to the event log of the session of the same name, like
 	// [Options.EventLog].
 	EventLog bool
+	// CallTimeout bounds the call's round trip to Redis, whatever context
+	// the caller gives; no reply within it gives an error matching
+	// [fencing.ErrNoReply] (the force release may or may not have
+	// happened: look with Inspect). Default: [DefaultCallTimeout].
+	CallTimeout time.Duration
 	// FenceTTL is the fence counter's TTL, as [Options.FenceTTL]; default
 	// [DefaultFenceTTL], negative for none. It only ever lengthens the
 	// fence's retention: a fence without expiry (Lockers with a negative
@@ -93,7 +99,13 @@ func ForceRelease(ctx context.Context, client rueidis.Client, name string, o For
 		return res, fmt.Errorf("%w: By is longer than 128 bytes", ErrInvalidOptions)
 	case o.FenceTTL > 0 && o.FenceTTL < time.Millisecond:
 		return res, fmt.Errorf("%w: FenceTTL %v is shorter than 1ms", ErrInvalidOptions, o.FenceTTL)
+	case o.CallTimeout < 0:
+		return res, fmt.Errorf("%w: CallTimeout %v is negative", ErrInvalidOptions, o.CallTimeout)
 	}
+	if o.CallTimeout == 0 {
+		o.CallTimeout = DefaultCallTimeout
+	}
+	client = bounded.Wrap(client, o.CallTimeout)
 	if o.By == "" {
 		o.By = whoAmI()
 	}

@@ -61,6 +61,7 @@ const (
 	DefaultMaxMetadata = 4 << 10
 	DefaultScanLimit   = 20000
 	DefaultCacheTTL    = 10 * time.Minute
+	DefaultCallTimeout = 5 * time.Second
 	// MaxK is the largest SearchOptions.K.
 	MaxK = 1000
 	// MaxDim is the largest Options.Dim.
@@ -111,6 +112,13 @@ type Options struct {
 	// Telemetry configures spans, metrics (among them the search duration
 	// by backend) and logs (the backend chosen); see package telemetry.
 	Telemetry telemetry.Options
+
+	// CallTimeout bounds every round trip to Redis, New's probe included,
+	// whatever context the caller gives. A call that gets no reply within
+	// it (Redis down, unreachable, paused) fails with an error matching
+	// fencing.ErrNoReply that wraps the transport or timeout error; a
+	// write that fails so may or may not have been applied. Default: 5s.
+	CallTimeout time.Duration
 
 	// MaxText bounds Record.Text in bytes. Default: 64 KiB.
 	MaxText int
@@ -172,6 +180,8 @@ func (o Options) Validate() error {
 		return fmt.Errorf("memory: %w: Backend %v", ErrInvalidArgument, o.Backend)
 	case o.TagDepth < 0:
 		return fmt.Errorf("memory: %w: TagDepth %d is negative", ErrInvalidArgument, o.TagDepth)
+	case o.CallTimeout < 0:
+		return fmt.Errorf("memory: %w: CallTimeout %v is negative", ErrInvalidArgument, o.CallTimeout)
 	case o.MaxText < 0:
 		return fmt.Errorf("memory: %w: MaxText %d is negative", ErrInvalidArgument, o.MaxText)
 	case o.MaxMetadata < 0:
@@ -192,6 +202,9 @@ func (o Options) withDefaults() Options {
 	}
 	if o.TagDepth == 0 {
 		o.TagDepth = DefaultTagDepth
+	}
+	if o.CallTimeout == 0 {
+		o.CallTimeout = DefaultCallTimeout
 	}
 	if o.MaxText == 0 {
 		o.MaxText = DefaultMaxText

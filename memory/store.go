@@ -15,6 +15,7 @@ import (
 	"go.opentelemetry.io/otel/metric"
 
 	"github.com/fencekit/fencekit/fencing"
+	"github.com/fencekit/fencekit/internal/bounded"
 	"github.com/fencekit/fencekit/internal/fenced"
 	"github.com/fencekit/fencekit/internal/keys"
 	"github.com/fencekit/fencekit/internal/obs"
@@ -59,6 +60,7 @@ func New(client rueidis.Client, opts Options) (*Store, error) {
 		return nil, err
 	}
 	o := opts.withDefaults()
+	client = bounded.Wrap(client, o.CallTimeout)
 	s := &Store{client: client, opts: o, backend: o.Backend, mode: "S", obs: obs.New(o.Telemetry)}
 	if o.Relaxed {
 		s.mode = "R"

@@ -14,6 +14,7 @@ const (
 	DefaultTTL              = 7 * 24 * time.Hour
 	DefaultMaxDocumentBytes = 1 << 20
 	DefaultMaxRetries       = 16
+	DefaultCallTimeout      = 5 * time.Second
 )
 
 // Options configure a Store. The zero value is ready to use.
@@ -47,6 +48,15 @@ type Options struct {
 	// MaxRetries bounds the attempts of Update on version conflicts.
 	// Default: 16.
 	MaxRetries int
+
+	// CallTimeout bounds every round trip to Redis of the store and of the
+	// staging, checkpoint and stream packages built on it, whatever
+	// context the caller gives (a blocking read gets its block time on
+	// top). A call that gets no reply within it (Redis down, unreachable,
+	// paused) fails with an error matching fencing.ErrNoReply that wraps
+	// the transport or timeout error; a write that fails so may or may
+	// not have been applied. Default: 5s.
+	CallTimeout time.Duration
 }
 
 // Validate reports the first invalid field as an error matching
@@ -64,6 +74,8 @@ func (o Options) Validate() error {
 		return fmt.Errorf("statestore: %w: MaxDocumentBytes %d is negative", ErrInvalidArgument, o.MaxDocumentBytes)
 	case o.MaxRetries < 0:
 		return fmt.Errorf("statestore: %w: MaxRetries %d is negative", ErrInvalidArgument, o.MaxRetries)
+	case o.CallTimeout < 0:
+		return fmt.Errorf("statestore: %w: CallTimeout %v is negative", ErrInvalidArgument, o.CallTimeout)
 	}
 	return nil
 }
@@ -77,6 +89,9 @@ func (o Options) withDefaults() Options {
 	}
 	if o.MaxDocumentBytes == 0 {
 		o.MaxDocumentBytes = DefaultMaxDocumentBytes
+	}
+	if o.CallTimeout == 0 {
+		o.CallTimeout = DefaultCallTimeout
 	}
 	if o.MaxRetries == 0 {
 		o.MaxRetries = DefaultMaxRetries

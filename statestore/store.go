@@ -13,6 +13,7 @@ import (
 	"github.com/redis/rueidis"
 
 	"github.com/fencekit/fencekit/fencing"
+	"github.com/fencekit/fencekit/internal/bounded"
 	"github.com/fencekit/fencekit/internal/fenced"
 	"github.com/fencekit/fencekit/internal/obs"
 	"github.com/fencekit/fencekit/scripts/lua"
@@ -38,7 +39,7 @@ func New(client rueidis.Client, opts Options) (*Store, error) {
 	}
 	o := opts.withDefaults()
 	s := &Store{opts: o, cfg: fenced.Config{
-		Client: client, Prefix: o.Prefix, TTL: o.TTL, Relaxed: o.Relaxed, MaxDocBytes: o.MaxDocumentBytes,
+		Client: bounded.Wrap(client, o.CallTimeout), Prefix: o.Prefix, TTL: o.TTL, Relaxed: o.Relaxed, MaxDocBytes: o.MaxDocumentBytes,
 		Obs: obs.New(o.Telemetry),
 	}}
 	s.cfg.Init()

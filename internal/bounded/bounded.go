@@ -217,7 +217,7 @@ func mark(res rueidis.RedisResult, d time.Duration) rueidis.RedisResult {
 	if err == nil {
 		return res
 	}
-	if _, ok := rueidis.IsRedisErr(err); ok {
+	if _, ok := err.(*rueidis.RedisError); ok { // a reply, nil included
 		return res
 	}
 	var nr *NoReplyError
