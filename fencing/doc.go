@@ -20,6 +20,17 @@
 // verifies; the module fencing/sqltest runs the pattern on SQLite,
 // PostgreSQL and MariaDB.
 //
+// Every fencekit write fails in one of three ways, told apart with
+// [errors.Is]:
+//   - [ErrFenced]: a newer holder exists ([ErrStaleToken]) or the lock no
+//     longer names the writer ([ErrNotHolder]); nothing was written, and
+//     the writer should stop working on the resource;
+//   - [ErrNoReply]: no reply from Redis (transport error, timeout); the
+//     write may or may not have been applied;
+//   - anything else: refused, nothing written ([ErrWriteRefused] when the
+//     server does not take writes at the moment, a failed precondition,
+//     invalid input).
+//
 // Tokens are minted by the lock's acquire script as
 // max(previous token + 1, server time in microseconds), so they stay monotonic
 // even when the counter is lost (see the lock package). They are exact in Lua

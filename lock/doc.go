@@ -45,6 +45,21 @@
 // missed for long. Client-side caching is not needed: clients of miniredis
 // and of servers without CLIENT TRACKING work the same way.
 //
+// A notice is not a grant, so the scripts never send one for a grant that
+// is not written: they announce after their writes, which a server that
+// refuses writes (OOM, READONLY, NOREPLICAS, MISCONF) refuses at the
+// first, before anything is written or announced. The waiter counts the
+// lease of an announced grant from the last look Redis answered before
+// the grant, so it never believes in a lease longer than the server's, and
+// a grant whose lease is over when it arrives is not returned. A look at
+// the lock, once sent, is always waited for (within Options.CallTimeout):
+// a waiter that gives up does so after its last look is answered, and
+// gives back its place and any grant before Acquire returns; Close returns
+// after every pending call has done so.
+//
+// Every round trip is bounded by Options.CallTimeout whatever the
+// context, and an error without a reply matches [fencing.ErrNoReply].
+//
 // # Event log and operators
 //
 // With [Options.EventLog] every grant, release, hand-off and expired lease
