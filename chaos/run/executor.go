@@ -209,7 +209,15 @@ func (e *executor) round(ctx context.Context, rng *rand.Rand) {
 	var lk *lock.Lock
 	acq := history.Op{Process: p, Session: s, Kind: "acquire"}
 	e.rec.begin(&acq)
-	actx, cancel := context.WithTimeout(ctx, 4*e.cfg.TTL+e.cfg.OpTimeout)
+	wait := 4*e.cfg.TTL + e.cfg.OpTimeout
+	if rng.IntN(4) == 0 {
+		// The give-up pattern: a wait with a deadline of 0-3 ms, which
+		// usually ends while a look is in flight or just after the
+		// waiter queued. A waiter that gives up must never be granted
+		// the lock (it would stay held by nobody until its TTL).
+		wait = time.Duration(rng.IntN(4)) * time.Millisecond
+	}
+	actx, cancel := context.WithTimeout(ctx, wait)
 	lk, err := e.locker.Acquire(actx, s)
 	cancel()
 	if err == nil {

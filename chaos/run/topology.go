@@ -79,13 +79,42 @@ const (
 	FaultMasterPause    = "master-sigstop"
 	FaultExecPause      = "executor-sigstop"
 	FaultExecKill       = "executor-sigkill"
+	// FaultWriteRefuse makes the primary (or one cluster master) refuse
+	// writes for a while, at random by min-replicas-to-write above its
+	// replica count (NOREPLICAS) or maxmemory 1 (OOM): every script is
+	// refused at its first write, and a hand-off must not be announced.
+	FaultWriteRefuse = "write-refuse"
 )
 
 // AllFaults lists every fault kind of every topology.
 var AllFaults = []string{
 	FaultRestart, FaultRedisPause, FaultRestartAmnesia, FaultProxyLatency, FaultProxyBlackhole,
 	FaultProxyReset, FaultProxyDropReply, FaultSentinelFO, FaultPrimaryKill, FaultPrimaryPause,
-	FaultClusterFO, FaultClusterFOForce, FaultClusterFOTake, FaultMasterKill, FaultMasterPause, FaultSlotMigrate, FaultPromote, FaultClockJump, FaultExecPause, FaultExecKill,
+	FaultClusterFO, FaultClusterFOForce, FaultClusterFOTake, FaultMasterKill, FaultMasterPause, FaultSlotMigrate, FaultPromote, FaultClockJump, FaultExecPause, FaultExecKill, FaultWriteRefuse,
+}
+
+// refuseWrites makes n refuse writes for 300-1500 ms, then restores the
+// setting it changed; see FaultWriteRefuse.
+func refuseWrites(n *node, rng *rand.Rand, start func()) (string, error) {
+	param, val, code := "min-replicas-to-write", "100", "NOREPLICAS"
+	if rng.IntN(2) == 0 {
+		param, val, code = "maxmemory", "1", "OOM"
+	}
+	prev := "0"
+	if v, err := rawDo(n.addr(), 2*time.Second, "CONFIG", "GET", param); err != nil {
+		return n.addr(), err
+	} else if pair, ok := v.([]any); ok && len(pair) == 2 {
+		if s, ok := pair[1].(string); ok {
+			prev = s
+		}
+	}
+	start()
+	if _, err := n.do("CONFIG", "SET", param, val); err != nil {
+		return n.addr(), err
+	}
+	time.Sleep(time.Duration(300+rng.IntN(1200)) * time.Millisecond)
+	_, err := n.do("CONFIG", "SET", param, prev)
+	return n.addr() + " " + code, err
 }
 
 func dataLines(extra ...string) func(int, string) []string {
@@ -157,7 +186,7 @@ func (t *Standalone) Faults() []string {
 		// The point of this topology: counters lost again and again.
 		return []string{FaultRestartAmnesia}
 	}
-	k := []string{FaultRestart, FaultRedisPause, FaultProxyLatency, FaultProxyBlackhole, FaultProxyReset, FaultProxyDropReply}
+	k := []string{FaultRestart, FaultRedisPause, FaultProxyLatency, FaultProxyBlackhole, FaultProxyReset, FaultProxyDropReply, FaultWriteRefuse}
 	if t.skewLib != "" {
 		k = append(k, FaultClockJump)
 	}
@@ -189,6 +218,8 @@ func (t *Standalone) Inject(kind string, rng *rand.Rand, start func()) (string, 
 		return t.srv.addr(), t.srv.pause(time.Duration(300+rng.IntN(1200)) * time.Millisecond)
 	case FaultClockJump:
 		return jumpClock(t.srv, rng, start)
+	case FaultWriteRefuse:
+		return refuseWrites(t.srv, rng, start)
 	case FaultProxyLatency:
 		d := time.Duration(20+rng.IntN(300)) * time.Millisecond
 		start()
@@ -299,7 +330,7 @@ func (t *Sentinel) Spec() ClientSpec {
 }
 func (t *Sentinel) Replicas() int { return len(t.data) - 1 }
 func (t *Sentinel) Faults() []string {
-	k := []string{FaultSentinelFO, FaultPrimaryKill, FaultPrimaryPause}
+	k := []string{FaultSentinelFO, FaultPrimaryKill, FaultPrimaryPause, FaultWriteRefuse}
 	if t.skewLib != "" {
 		k = append(k, FaultClockJump)
 	}
@@ -385,6 +416,12 @@ func (t *Sentinel) Inject(kind string, rng *rand.Rand, start func()) (string, er
 		return "", err
 	}
 	switch kind {
+	case FaultWriteRefuse:
+		n := t.node(old)
+		if n == nil {
+			return old, fmt.Errorf("run: sentinel: primary %s is not one of ours", old)
+		}
+		return refuseWrites(n, rng, start)
 	case FaultSentinelFO:
 		s := t.sentinels[rng.IntN(len(t.sentinels))]
 		start()
@@ -537,7 +574,7 @@ func (t *Cluster) Spec() ClientSpec {
 }
 func (t *Cluster) Replicas() int { return 1 }
 func (t *Cluster) Faults() []string {
-	return []string{FaultClusterFO, FaultClusterFOForce, FaultClusterFOTake, FaultMasterKill, FaultMasterPause, FaultSlotMigrate}
+	return []string{FaultClusterFO, FaultClusterFOForce, FaultClusterFOTake, FaultMasterKill, FaultMasterPause, FaultSlotMigrate, FaultWriteRefuse}
 }
 
 func (t *Cluster) roles() (masters, replicas []*node) {
@@ -600,6 +637,8 @@ func (t *Cluster) Inject(kind string, rng *rand.Rand, start func()) (string, err
 		return "", errors.New("run: cluster has no master or replica")
 	}
 	switch kind {
+	case FaultWriteRefuse:
+		return refuseWrites(masters[rng.IntN(len(masters))], rng, start)
 	case FaultSlotMigrate:
 		target, err := t.migrateSlot(rng, start)
 		if err != nil {
