@@ -178,8 +178,10 @@ func TestIncarnationsInOneMillisecond(t *testing.T) {
 		assert.True(t, a.Less(b), "B's chunk %s must follow A's %s", b, a)
 		_, err = st.Read(ctx, id, a, 10)
 		assert.ErrorIs(t, err, stream.ErrSessionReplaced)
+		fctx, fcancel := context.WithTimeout(ctx, 3*time.Second) // a follower that believes it is caught up blocks
 		f := st.Follow(id, a)
-		assert.False(t, f.Next(ctx))
+		assert.False(t, f.Next(fctx))
+		fcancel()
 		assert.ErrorIs(t, f.Err(), stream.ErrSessionReplaced)
 		p, err := st.Read(ctx, id, stream.Seq{}, 10)
 		require.NoError(t, err)
