@@ -126,6 +126,7 @@ func TestPromoteConflicts(t *testing.T) {
 			require.ErrorAs(t, err, &ce)
 			assert.Equal(t, v, ce.Expected)
 			assert.Equal(t, v+1, ce.Current)
+			assert.Contains(t, err.Error(), fmt.Sprintf("is at version %d, not %d", v+1, v))
 			assert.Equal(t, int64(1), c.commits.Load())
 			st, err := e.store.Load(ctx, id)
 			require.NoError(t, err)
