@@ -78,7 +78,10 @@ const (
 //
 // The log is bounded (about the newest 10,000 events are kept) and is
 // deleted with the session by [Store.Delete]; a session created again
-// starts a new log.
+// starts a new log whose ids follow the deleted log's, so after an id of
+// the deleted log Events returns the new log from its "created" event (see
+// [Event.Incarnation] to tell the incarnations apart). An after that is
+// not a stream id gets ErrInvalidArgument.
 func (s *Store) Events(ctx context.Context, id, after string, count int) (_ []Event, _ string, err error) {
 	ctx, sp := s.cfg.Obs.Start(ctx, opEvents, id, 0)
 	defer sp.End(&err)
