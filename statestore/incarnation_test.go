@@ -24,6 +24,7 @@ import (
 	"github.com/fencekit/fencekit/fencing"
 	"github.com/fencekit/fencekit/internal/keys"
 	"github.com/fencekit/fencekit/internal/redistest"
+	"github.com/fencekit/fencekit/lock"
 	"github.com/fencekit/fencekit/scripts/lua"
 	"github.com/fencekit/fencekit/statestore"
 	"github.com/fencekit/fencekit/stream"
@@ -414,4 +415,53 @@ func doInt(t *testing.T, s *redistest.Server, args ...string) int64 {
 	n, err := m.AsInt64()
 	require.NoError(t, err)
 	return n
+}
+
+// TestCreatedEventAfterLockEvents: with lock.Options.EventLog, lock events
+// appended between Delete and Create start a new log at the server's next
+// id, which may lie below the deleted log's last id (the same millisecond;
+// forced on miniredis): the new incarnation's "created" event is placed
+// above the deleted log's ids all the same, so Events after the old last
+// id returns it.
+func TestCreatedEventAfterLockEvents(t *testing.T) {
+	redistest.Each(t, func(t *testing.T, s *redistest.Server) {
+		ctx := t.Context()
+		c := s.NewClient(t)
+		prefix := s.Prefix(t)
+		l, err := lock.New(c, lock.Options{Prefix: prefix, Owner: "exec-a", TTL: 10 * time.Second, EventLog: true})
+		require.NoError(t, err)
+		t.Cleanup(func() { _ = l.Close() })
+		st, err := statestore.New(c, statestore.Options{Prefix: prefix})
+		require.NoError(t, err)
+		const id = "lockev-inc"
+		if s.Mini != nil {
+			s.Mini.SetTime(time.Now())
+		}
+		lk, err := l.TryAcquire(ctx, id)
+		require.NoError(t, err)
+		_, err = st.Create(ctx, id, lk.Token(), statestore.State{Status: "running"})
+		require.NoError(t, err)
+		for range 3 {
+			_, err = st.IncrementStep(ctx, id, lk.Token())
+			require.NoError(t, err)
+		}
+		old, _, err := st.Events(ctx, id, "", 100)
+		require.NoError(t, err)
+		lastOld := old[len(old)-1].Seq
+		_, err = st.Delete(ctx, id, lk.Token())
+		require.NoError(t, err)
+		require.NoError(t, lk.Release(ctx))
+		lk, err = l.TryAcquire(ctx, id)
+		require.NoError(t, err)
+		defer func() { _ = lk.Release(context.Background()) }()
+		_, err = st.Create(ctx, id, lk.Token(), statestore.State{Status: "running"})
+		require.NoError(t, err)
+		evs, _, err := st.Events(ctx, id, lastOld, 100)
+		require.NoError(t, err)
+		var created bool
+		for _, ev := range evs {
+			created = created || ev.Type == statestore.EventCreated
+		}
+		assert.True(t, created, "Events after %s: %+v", lastOld, evs)
+	})
 }

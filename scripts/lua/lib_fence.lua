@@ -164,15 +164,17 @@ local function fk_id_ms(id)
   return fk_num(string.match(id or '', '^(%d+)%-%d+$'))
 end
 
--- fk_event_first appends the first event of a new incarnation. An event
--- log that exists (lock events, or a log left by an expired state) gets
--- the server's next id; a new log starts at fk_base_ms, above every id of
--- the log Delete removed.
+-- fk_event_first appends the first event of a new incarnation, with an id
+-- of at least fk_base_ms, above every id of the log Delete removed. A log
+-- that exists already (lock events appended since the Delete, or a log
+-- left by an expired state) may end below that: the event then still gets
+-- an id at the base; one that ends at or above it gives the server's next
+-- id. Call it before any other write to the log (the created state
+-- written).
 local function fk_event_first(typ, version, tok, now_ms, ...)
-  local id = '*'
-  if redis.call('EXISTS', KEYS[8]) == 0 then
-    local base = fk_base_ms(KEYS[3], KEYS[11])
-    id = fk_fmt(math.max(now_ms, base or 0)) .. '-1'
-  end
+  local ms = math.max(now_ms, fk_base_ms(KEYS[3], KEYS[11]) or 0)
+  local id = fk_fmt(ms) .. '-1'
+  local top = redis.call('XREVRANGE', KEYS[8], '+', '-', 'COUNT', 1)
+  if #top > 0 and (fk_id_ms(top[1][1]) or 0) >= ms then id = '*' end
   fk_event_at(id, typ, version, tok, ...)
 end
