@@ -112,7 +112,10 @@ func TestEveryFencedWriteKeepsWholeSessionAlive(t *testing.T) {
 			name string
 			fn   func(tok fencing.Token) error
 		}{
-			{"Save", func(tok fencing.Token) error { _, err := e.store.Save(ctx, id, tok, statestore.State{Status: "running"}); return err }},
+			{"Save", func(tok fencing.Token) error {
+				_, err := e.store.Save(ctx, id, tok, statestore.State{Status: "running"})
+				return err
+			}},
 			{"UpdateStatus", func(tok fencing.Token) error { _, err := e.store.UpdateStatus(ctx, id, tok, "x"); return err }},
 			{"CompareAndSetStatus", func(tok fencing.Token) error {
 				_, err := e.store.CompareAndSetStatus(ctx, id, tok, []statestore.Status{"x"}, "running")
