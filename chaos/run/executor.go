@@ -58,6 +58,9 @@ type ExecConfig struct {
 	Out         string        `json:"out"`
 	Seed        uint64        `json:"seed"`
 	Mutant      string        `json:"mutant,omitempty"`
+	// Recreate makes about one round in four a round of the recreate
+	// workload (see recreate.go).
+	Recreate bool `json:"recreate,omitempty"`
 }
 
 // MaybeExecutor runs the executor described by the environment and exits,
@@ -164,6 +167,10 @@ func RunExecutor(ctx context.Context, cfg ExecConfig) error {
 			defer wg.Done()
 			rng := rand.New(rand.NewPCG(cfg.Seed, uint64(cfg.Process)<<16|uint64(w)))
 			for ctx.Err() == nil {
+				if cfg.Recreate && rng.IntN(4) == 0 {
+					e.recreateRound(ctx, rng)
+					continue
+				}
 				e.round(ctx, rng)
 			}
 		}()
