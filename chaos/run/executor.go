@@ -41,6 +41,7 @@ const (
 	MutantIncrToken   = "incr-token"   // acquire mints fence+1, not max(fence+1, TIME)
 	MutantNoWait      = "nowait"       // durable mode without WAIT, still counted as acknowledged
 	MutantRetryAppend = "retry-append" // stream_append.lua (not idempotent) marked retryable
+	MutantKeepMsgs    = "keep-msgs"    // state_delete.lua leaves the messages: the next incarnation inherits them
 )
 
 // ExecConfig configures one executor subprocess.
@@ -101,6 +102,10 @@ func applyMutant(m string) error {
 			"local tok = fk_mint(fence_val, 0)", true)
 	case MutantRetryAppend:
 		lua.StreamAppend, err = lua.Mutant(lua.StreamAppend, "Retryable: no", "Retryable: yes (mutant)", true)
+	case MutantKeepMsgs:
+		lua.StateDelete, err = lua.Mutant(lua.StateDelete,
+			"for i = 3, 10 do redis.call('DEL', KEYS[i]) end",
+			"for i = 3, 10 do if i ~= 4 then redis.call('DEL', KEYS[i]) end end", false)
 	default:
 		err = fmt.Errorf("unknown mutant %q", m)
 	}
