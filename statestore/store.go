@@ -144,8 +144,8 @@ func (s *Store) Load(ctx context.Context, id string) (_ State, err error) {
 
 // Delete removes every key of session id but its lock (the event log
 // included), fenced by token, and reports whether there was a session;
-// deleting twice is harmless. It keeps one small key (with the session TTL)
-// so that a session created again under id is a new incarnation: its
+// deleting twice is harmless. It keeps one small key (with the session TTL;
+// none when Options.TTL is negative) so that a session created again under id is a new incarnation: its
 // Incarnation, message and checkpoint cursors, event ids and stream
 // positions all follow those of the deleted one, and positions of the
 // deleted one are refused with ErrSessionReplaced (see the package
