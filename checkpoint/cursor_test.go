@@ -14,7 +14,7 @@ import (
 func TestCursorRoundTrip(t *testing.T) {
 	for _, c := range []listCursor{
 		{seq: 0, id: "cpv1-s-s0-t0-000000"},
-		{seq: 1, id: "cpv1-s-s1-t1700000000000-abcdef"},
+		{inc: 1795354942212612, seq: 1, id: "cpv1-s-s1-t1700000000000-abcdef"},
 		{seq: 1<<53 - 1, id: "cpv1-s-s9007199254740991-t9999999999999999-ffffff"},
 	} {
 		got, err := decodeCursor("s", encodeCursor(c))
@@ -65,7 +65,7 @@ func TestCheckID(t *testing.T) {
 	if err := checkID(strings.Repeat("x", keys.MaxIDLen), long); err != nil {
 		t.Errorf("longest id: %v", err)
 	}
-	if c := encodeCursor(listCursor{seq: 1<<53 - 1, id: long}); len(c) != maxCursorLen {
+	if c := encodeCursor(listCursor{inc: 1<<53 - 1, seq: 1<<53 - 1, id: long}); len(c) != maxCursorLen {
 		t.Errorf("longest cursor %d bytes, maxCursorLen %d", len(c), maxCursorLen)
 	}
 }

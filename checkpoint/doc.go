@@ -39,11 +39,22 @@
 // be restored ([ErrMessagesTrimmed]) — messages appended after the restore
 // never stand in for the ones it saw.
 //
+// # Across Delete
+//
+// [statestore.Store.Delete] deletes every checkpoint with the session. A
+// session created again under the same id is a new incarnation
+// (statestore.State.Incarnation) whose sequences start again at 1: a
+// [Store.List] cursor carries the incarnation it was issued in, and one of
+// a deleted incarnation gets a [*statestore.ReplacedError] (matching
+// statestore.ErrSessionReplaced and ErrInvalidCursor) rather than paging
+// the new session's checkpoints. Checkpoint ids of a deleted incarnation
+// are simply not found (their payloads were deleted).
+//
 // # Errors
 //
 // Methods return the errors of package statestore (the same values):
 // ErrNotFound, ErrInvalidID, ErrInvalidArgument, ErrInvalidDocument,
-// ErrTooLarge, ErrInvalidCursor, ErrCorrupt; fenced writes also
+// ErrTooLarge, ErrInvalidCursor, ErrSessionReplaced, ErrCorrupt; fenced writes also
 // [*fencing.StaleTokenError] (matching [fencing.ErrStaleToken]) and
 // [*statestore.NotHolderError] (matching [fencing.ErrNotHolder]).
 package checkpoint

@@ -221,7 +221,7 @@ func TestScriptArguments(t *testing.T) {
 		fencedKeys := append([]string{k.Lock, k.Fence}, d[:]...)
 		base := []string{tok.String(), "S", "60000"}
 		v := strconv.FormatInt(e.version(t, id), 10)
-		m := s.Do(t, "HGET", k.State, "created_at")
+		m := s.Do(t, "HGET", k.State, "inc")
 		created, err := m.ToString()
 		require.NoError(t, err)
 		cases := []struct {

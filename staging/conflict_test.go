@@ -126,6 +126,7 @@ func TestPromoteConflicts(t *testing.T) {
 			require.ErrorAs(t, err, &ce)
 			assert.Equal(t, v, ce.Expected)
 			assert.Equal(t, v+1, ce.Current)
+			assert.Contains(t, err.Error(), fmt.Sprintf("is at version %d, not %d", v+1, v))
 			assert.Equal(t, int64(1), c.commits.Load())
 			st, err := e.store.Load(ctx, id)
 			require.NoError(t, err)
@@ -142,12 +143,14 @@ func TestPromoteConflicts(t *testing.T) {
 		t.Run("session deleted and re-created in between", func(t *testing.T) {
 			e.stage(t, id, 5, tok, add("a", "/log/-", "a", ms(1)))
 			done := false
+			var before map[string]string
 			sg, _ := hooked(t, s, e, statestore.Options{}, func() {
 				if done {
 					return
 				}
 				done = true
-				// Re-created at the same version as read: only created_at differs.
+				// Re-created at the same version as read: only the
+				// incarnation differs.
 				v := e.version(t, id)
 				_, err := e.store.Delete(ctx, id, tok)
 				require.NoError(t, err)
@@ -156,10 +159,17 @@ func TestPromoteConflicts(t *testing.T) {
 					_, err := e.store.IncrementStep(ctx, id, tok)
 					require.NoError(t, err)
 				}
+				before = e.snapshot(t, id)
 			})
-			res, err := sg.Promote(ctx, id, 5, tok)
-			require.NoError(t, err)
-			assert.Empty(t, res.Applied, "the re-created session has nothing staged")
+			_, err := sg.Promote(ctx, id, 5, tok)
+			// The changes read belong to the deleted session: refused, not
+			// retried on the new one, nothing written.
+			require.ErrorIs(t, err, statestore.ErrSessionReplaced)
+			require.ErrorIs(t, err, statestore.ErrConflict)
+			var re *statestore.ReplacedError
+			require.ErrorAs(t, err, &re)
+			assert.Equal(t, "state", re.What)
+			assert.Equal(t, before, e.snapshot(t, id))
 			assert.JSONEq(t, `{"fresh":true}`, e.data(t, id))
 		})
 	})

@@ -39,6 +39,16 @@
 // step is never half applied, and a promote racing a discard of the same
 // step has exactly one of them take effect.
 //
+// # Across Delete
+//
+// [statestore.Store.Delete] deletes the stage with the session. A promote
+// checks the session's incarnation as well as its version: if the session
+// was deleted and created again between its read and its commit (even in
+// the same millisecond, at the same version), the changes it read belong to
+// a session that is gone, and it writes nothing and returns a
+// [*statestore.ReplacedError] (statestore.ErrSessionReplaced, also matching
+// ErrConflict) instead of starting over on the new session.
+//
 // # Keys
 //
 // All changes of a session live in one hash, "<prefix>:{<id>}:stage", with
@@ -49,7 +59,7 @@
 // # Errors
 //
 // Besides the errors of package statestore (ErrNotFound, ErrConflict,
-// ErrTooLarge, ErrInvalidID, ErrInvalidArgument, ErrInvalidDocument, and
+// ErrSessionReplaced, ErrTooLarge, ErrInvalidID, ErrInvalidArgument, ErrInvalidDocument, and
 // fencing.ErrStaleToken and fencing.ErrNotHolder for rejected tokens),
 // changes that are not valid patches or do not apply return
 // [ErrInvalidPatch] as a [*PatchError].

@@ -65,7 +65,11 @@ type PromoteResult struct {
 // version read. Every write to the session bumps its version, so a change
 // staged or discarded in between makes the write fail; Promote then starts
 // over, up to the store's MaxRetries times, and returns a
-// [*statestore.ConflictError] after the last. A promote racing a Discard of
+// [*statestore.ConflictError] after the last. If the session was deleted
+// and created again between the read and the write, the changes read
+// belong to a session that is gone: Promote writes nothing and returns a
+// [*statestore.ReplacedError] (matching statestore.ErrSessionReplaced and
+// ErrConflict) without starting over. A promote racing a Discard of
 // the same step therefore either applies every change the Discard would
 // have dropped, or none.
 //
@@ -180,7 +184,7 @@ func (s *Stager) promoteOnce(ctx context.Context, op, id string, k *keys.Session
 	}
 
 	w := s.cfg.NewWrite(k, token, 9+len(r.staged))
-	w.Args = append(w.Args, strconv.FormatInt(r.version, 10), r.createdAt, string(data))
+	w.Args = append(w.Args, strconv.FormatInt(r.version, 10), r.inc, string(data))
 	if st != nil {
 		w.Args = append(w.Args, "1", st.AgentType, string(st.Status), strconv.FormatInt(st.Step, 10), string(st.Output), st.Error)
 	} else {

@@ -129,11 +129,11 @@ func (s *Stager) List(ctx context.Context, id string) (_ []Staged, err error) {
 
 // readReply is the decoded reply of stage_read.lua.
 type readReply struct {
-	version   int64
-	createdAt string
-	data      []byte
-	other     int // bytes of output, error and agent type
-	staged    []Staged
+	version int64
+	inc     string // the incarnation read, which the commit checks
+	data    []byte
+	other   int // bytes of output, error and agent type
+	staged  []Staged
 }
 
 // read runs stage_read.lua: with a token the fence is checked first; step
@@ -161,7 +161,7 @@ func (s *Stager) read(ctx context.Context, op, id string, k *keys.Session, token
 	if r.version, err = fenced.Int(arr, 0, "stage_read.lua"); err != nil {
 		return r, err
 	}
-	if r.createdAt, err = fenced.Str(arr, 1, "stage_read.lua"); err != nil {
+	if r.inc, err = fenced.Str(arr, 1, "stage_read.lua"); err != nil {
 		return r, err
 	}
 	data, err := fenced.Str(arr, 2, "stage_read.lua")

@@ -9,15 +9,18 @@ import (
 )
 
 // msgCursor is a position in a session's messages: the index of the next
-// message, valid while the messages have not been rewritten (epoch).
+// message, valid while the session is the same incarnation (inc) and its
+// messages have not been rewritten (epoch).
 type msgCursor struct {
-	epoch, index int64
+	inc, epoch, index int64
 }
 
-// Cursors are "m1.<epoch>.<index>.<session check>" in unpadded base64url.
-// The check (FNV-32a of the session id) catches cursors passed to the wrong
-// session; it is not a secret.
-const cursorVersion = "m1"
+// Cursors are "m2.<incarnation>.<epoch>.<index>.<session check>" in
+// unpadded base64url. The check (FNV-32a of the session id) catches cursors
+// passed to the wrong session; it is not a secret. The incarnation catches
+// cursors of a session deleted since (the script compares it). Cursors of
+// the earlier format "m1" (no incarnation) are refused as unknown.
+const cursorVersion = "m2"
 
 func sessionCheck(id string) string {
 	h := fnv.New32a()
@@ -26,7 +29,8 @@ func sessionCheck(id string) string {
 }
 
 func encodeCursor(id string, c msgCursor) string {
-	raw := cursorVersion + "." + strconv.FormatInt(c.epoch, 10) + "." + strconv.FormatInt(c.index, 10) + "." + sessionCheck(id)
+	raw := cursorVersion + "." + strconv.FormatInt(c.inc, 10) + "." + strconv.FormatInt(c.epoch, 10) + "." +
+		strconv.FormatInt(c.index, 10) + "." + sessionCheck(id)
 	return base64.RawURLEncoding.EncodeToString([]byte(raw))
 }
 
@@ -43,16 +47,19 @@ func decodeCursor(id, s string) (msgCursor, error) {
 		return bad("not base64url")
 	}
 	parts := strings.Split(string(raw), ".")
-	if len(parts) != 4 || parts[0] != cursorVersion {
+	if len(parts) != 5 || parts[0] != cursorVersion {
 		return bad("unknown format")
 	}
-	if parts[3] != sessionCheck(id) {
+	if parts[4] != sessionCheck(id) {
 		return bad("issued for another session")
 	}
-	if c.epoch, err = parseCount(parts[1]); err != nil {
+	if c.inc, err = parseCount(parts[1]); err != nil {
+		return bad("bad incarnation")
+	}
+	if c.epoch, err = parseCount(parts[2]); err != nil {
 		return bad("bad epoch")
 	}
-	if c.index, err = parseCount(parts[2]); err != nil {
+	if c.index, err = parseCount(parts[3]); err != nil {
 		return bad("bad index")
 	}
 	return c, nil

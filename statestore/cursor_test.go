@@ -6,7 +6,7 @@ import (
 )
 
 func TestCursorRoundTrip(t *testing.T) {
-	for _, c := range []msgCursor{{0, 0}, {3, 17}, {1 << 40, 1 << 50}} {
+	for _, c := range []msgCursor{{0, 0, 0}, {1795354942212612, 3, 17}, {1 << 52, 1 << 40, 1 << 50}} {
 		s := encodeCursor("sess", c)
 		got, err := decodeCursor("sess", s)
 		if err != nil || got != c {
@@ -16,10 +16,15 @@ func TestCursorRoundTrip(t *testing.T) {
 			t.Errorf("cursor of sess accepted for other: %v", err)
 		}
 	}
+	// A cursor of the format before incarnations ("m1.<epoch>.<index>.<check>")
+	// is refused, not read as incarnation 0.
+	if _, err := decodeCursor("sess", "bTEuMC4wLjA"); !errors.Is(err, ErrInvalidCursor) {
+		t.Errorf("m1 cursor accepted: %v", err)
+	}
 }
 
 func FuzzCursor(f *testing.F) {
-	f.Add("sess", encodeCursor("sess", msgCursor{1, 2}))
+	f.Add("sess", encodeCursor("sess", msgCursor{5, 1, 2}))
 	f.Add("sess", "")
 	f.Add("x", "bTEuMC4wLjA")
 	f.Fuzz(func(t *testing.T, id, s string) {
@@ -30,7 +35,7 @@ func FuzzCursor(f *testing.F) {
 			}
 			return
 		}
-		if c.epoch < 0 || c.index < 0 {
+		if c.inc < 0 || c.epoch < 0 || c.index < 0 {
 			t.Fatalf("negative position %+v from %q", c, s)
 		}
 		if again := encodeCursor(id, c); again != s {

@@ -40,9 +40,44 @@
 // lock_lost by the next lock script that finds the lock free, so it
 // appears just before the next grant. [Store.Delete]
 // deletes the log with the other keys (a session created again starts a
-// new log at version 1). The log is trimmed to about the newest 10,000
+// new log at version 1, with ids above the deleted log's). The log is trimmed to about the newest 10,000
 // events (XADD MAXLEN ~). Read it with [Store.Events] (pages) or
 // [Store.Watch] (follow).
+//
+// # Delete and incarnations: what a position means across Delete
+//
+// [Store.Delete] followed by [Store.Create] under the same id makes a new
+// session, a new incarnation ([State.Incarnation]): it is minted when the
+// state is created as max(previous incarnation + 1, server time in µs,
+// (floor + 1) × 1000), where the previous incarnation and the floor (a time
+// in ms at or above every event and output-stream id of the deleted
+// session) come from the one key Delete writes instead of deleting,
+// "<prefix>:{<id>}:inc", kept for the session TTL and consumed by the next
+// create. Two creates in one millisecond therefore get different, growing
+// incarnations, and once that key has expired the server time alone keeps
+// them growing (as for fencing tokens, unless the server clock steps back).
+//
+// A position of one incarnation never silently means something in the
+// next:
+//
+//   - message cursors ([Store.Messages]) and checkpoint cursors carry the
+//     incarnation; one of a deleted incarnation gets a [*ReplacedError]
+//     matching [ErrSessionReplaced] and [ErrInvalidCursor];
+//   - [Store.Save] with a Version and the Incarnation Load filled in, and
+//     [Store.Update], refuse a session of another incarnation with a
+//     [*ReplacedError] matching ErrSessionReplaced and [ErrConflict]
+//     (Update starts over on the new one; staging's Promote refuses);
+//   - event ids keep growing: the new log's first event ("created") gets an
+//     id above the deleted log's last one, even in the same millisecond, so
+//     [Store.Events] and [Store.Watch] after an id of the deleted log return
+//     the new log from its start, never skipping an entry, and every event
+//     says which incarnation it belongs to ([Event.Incarnation]);
+//   - output stream positions (package stream) are refused by Read and
+//     Follow once the stream was deleted, whose new ids follow the old.
+//
+// Delete is not retried after a lost reply (a retry could delete the
+// session the same holder created in between); the error then matches
+// [ErrOutcomeUnknown].
 //
 // Each method costs one round trip ([Store.Update]: two per attempt).
 // Messages are paged with opaque cursors (see [Store.Messages]). The staging

@@ -27,6 +27,17 @@ var (
 	// ErrInvalidCursor: a cursor was not issued by this package for this
 	// session, or the data it points into was rewritten since.
 	ErrInvalidCursor = fenced.ErrInvalidCursor
+	// ErrSessionReplaced: a cursor, position or expected state belongs to an
+	// incarnation of the session that was deleted since (Delete, then
+	// Create under the same id). The concrete error is a [*ReplacedError];
+	// it also matches ErrInvalidCursor (cursors) or ErrConflict (writes
+	// with an expected version).
+	ErrSessionReplaced = fenced.ErrSessionReplaced
+	// ErrOutcomeUnknown is fencing.ErrNoReply: a write got no reply (a
+	// transport error, a timeout, an ended context; wrapped too), so it may
+	// or may not have been applied. Delete, which is not retried, returns
+	// it after a lost reply: Load to find out.
+	ErrOutcomeUnknown = fenced.ErrOutcomeUnknown
 	// ErrInvalidArgument: an argument is out of range (a negative limit, a
 	// zero token, ...).
 	ErrInvalidArgument = fenced.ErrInvalidArgument
@@ -40,6 +51,9 @@ var (
 
 // ConflictError is the detailed form of [ErrConflict].
 type ConflictError = fenced.ConflictError
+
+// ReplacedError is the detailed form of [ErrSessionReplaced].
+type ReplacedError = fenced.ReplacedError
 
 // NotHolderError is the detailed form of [fencing.ErrNotHolder] for writes
 // in strict mode: the lock record does not carry the writer's token.

@@ -56,8 +56,12 @@ type Event struct {
 	Type    EventType     // what happened
 	Version int64         // the state version the transition produced (0 for lock events)
 	Token   fencing.Token // the token the write was accepted with
-	Fields  map[string]string
-	Time    time.Time // server time of the write (from Seq), millisecond precision
+	// Incarnation is the incarnation of the session the write went to
+	// (State.Incarnation; 0 for lock events and for sessions written
+	// before incarnations existed).
+	Incarnation int64
+	Fields      map[string]string
+	Time        time.Time // server time of the write (from Seq), millisecond precision
 }
 
 // Event log reads.
@@ -74,7 +78,10 @@ const (
 //
 // The log is bounded (about the newest 10,000 events are kept) and is
 // deleted with the session by [Store.Delete]; a session created again
-// starts a new log.
+// starts a new log whose ids follow the deleted log's, so after an id of
+// the deleted log Events returns the new log from its "created" event (see
+// [Event.Incarnation] to tell the incarnations apart). An after that is
+// not a stream id gets ErrInvalidArgument.
 func (s *Store) Events(ctx context.Context, id, after string, count int) (_ []Event, _ string, err error) {
 	ctx, sp := s.cfg.Obs.Start(ctx, opEvents, id, 0)
 	defer sp.End(&err)
@@ -217,6 +224,11 @@ func decodeEvents(id string, entries []rueidis.XRangeEntry) ([]Event, error) {
 				ev.Version, err = strconv.ParseInt(v, 10, 64)
 			case "tok":
 				ev.Token, err = fencing.ParseToken(v)
+			case "inc":
+				ev.Incarnation, err = strconv.ParseInt(v, 10, 64)
+				if err == nil && ev.Incarnation < 0 {
+					err = errBadSeq
+				}
 			default:
 				ev.Fields[f] = v
 			}

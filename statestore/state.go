@@ -61,6 +61,13 @@ type State struct {
 
 	// ResumeCount counts resumptions (IncrementResumeCount).
 	ResumeCount int64
+	// Incarnation tells apart the sessions created one after the other
+	// under this id (Delete, then Create): it is minted when the session is
+	// created, greater than every incarnation before under this id, and
+	// stays until it is deleted. Save and Update with a Version check it
+	// too (0 in Save: not checked). 0 for a session written before
+	// incarnations existed.
+	Incarnation int64
 	// Version grows by one with every accepted write to the session.
 	Version int64
 	// Fence is the token of the last accepted write.
@@ -143,6 +150,8 @@ func decodeState(id string, arr []rueidis.RedisMessage) (State, error) {
 			st.Error = v
 		case "resume_count":
 			st.ResumeCount, err = num(f, v)
+		case "inc":
+			st.Incarnation, err = num(f, v)
 		case "version":
 			st.Version, err = num(f, v)
 		case "fence":

@@ -72,8 +72,12 @@ func (s *Store) Create(ctx context.Context, id string, token fencing.Token, st S
 // needed, and returns the new version. st.Version, when not 0, is the
 // version the caller expects the stored state to have: if it has another,
 // Save writes nothing and returns a [*ConflictError] (ErrNotFound if there
-// is no session). The fields the store maintains (ResumeCount, counters,
-// times) are kept.
+// is no session). With st.Version, st.Incarnation (when not 0, as Load
+// fills it in) is the incarnation the caller expects: if the session was
+// deleted and created again since, Save writes nothing and returns a
+// [*ReplacedError] (matching ErrSessionReplaced and ErrConflict), whatever
+// its version. The fields the store maintains (ResumeCount, counters,
+// times, Incarnation) are kept.
 //
 // Like every write, Save checks token inside its script: a token older than
 // one the session or its lock has seen gets a [*fencing.StaleTokenError];
@@ -84,14 +88,17 @@ func (s *Store) Create(ctx context.Context, id string, token fencing.Token, st S
 func (s *Store) Save(ctx context.Context, id string, token fencing.Token, st State) (_ int64, err error) {
 	ctx, sp := s.cfg.Obs.Start(ctx, opSave, id, token)
 	defer sp.End(&err)
-	want := ""
+	want, wantInc := "", ""
 	if st.Version > 0 {
 		want = strconv.FormatInt(st.Version, 10)
+		if st.Incarnation > 0 {
+			wantInc = strconv.FormatInt(st.Incarnation, 10)
+		}
 	}
-	return s.save(ctx, "save", id, token, &st, want, "")
+	return s.save(ctx, "save", id, token, &st, want, wantInc)
 }
 
-func (s *Store) save(ctx context.Context, op, id string, token fencing.Token, st *State, want, wantCreated string) (int64, error) {
+func (s *Store) save(ctx context.Context, op, id string, token fencing.Token, st *State, want, wantInc string) (int64, error) {
 	w, err := s.begin(id, token, 8)
 	if err != nil {
 		return 0, err
@@ -100,7 +107,7 @@ func (s *Store) save(ctx context.Context, op, id string, token fencing.Token, st
 		return 0, fmt.Errorf("statestore: %w", err)
 	}
 	w.Args = append(w.Args, want, st.AgentType, string(st.Status), strconv.FormatInt(st.Step, 10),
-		string(st.Data), string(st.Output), st.Error, wantCreated)
+		string(st.Data), string(st.Output), st.Error, wantInc)
 	arr, err := s.cfg.Exec(ctx, lua.StateSave, w)
 	if err != nil {
 		err = fenced.Error("statestore", op, id, err)
@@ -136,8 +143,18 @@ func (s *Store) Load(ctx context.Context, id string) (_ State, err error) {
 }
 
 // Delete removes every key of session id but its lock (the event log
-// included), fenced by token.
-// It reports whether there was a session; deleting twice is harmless.
+// included), fenced by token, and reports whether there was a session;
+// deleting twice is harmless. It keeps one small key (with the session TTL;
+// none when Options.TTL is negative) so that a session created again under id is a new incarnation: its
+// Incarnation, message and checkpoint cursors, event ids and stream
+// positions all follow those of the deleted one, and positions of the
+// deleted one are refused with ErrSessionReplaced (see the package
+// documentation).
+//
+// Delete is not retried after a lost reply, because the retry could
+// delete a session created again in between: a transport or context error
+// after sending is returned wrapped in ErrOutcomeUnknown. See Save for the
+// fencing errors.
 func (s *Store) Delete(ctx context.Context, id string, token fencing.Token) (_ bool, err error) {
 	ctx, sp := s.cfg.Obs.Start(ctx, opDelete, id, token)
 	defer sp.End(&err)
@@ -145,15 +162,11 @@ func (s *Store) Delete(ctx context.Context, id string, token fencing.Token) (_ b
 	if err != nil {
 		return false, err
 	}
-	n, err := lua.StateDelete.Exec(ctx, s.cfg.Client, w.Keys, w.Args[:2]).AsInt64()
-	if err != nil {
+	n, err := lua.StateDelete.Exec(ctx, s.cfg.Client, w.Keys, w.Args).AsInt64()
+	if err != nil { // without a reply it matches ErrOutcomeUnknown (internal/bounded)
 		return false, fenced.Error("statestore", "delete", id, err)
 	}
 	return n == 1, nil
-}
-
-func wantCreatedArg(created time.Time) string {
-	return strconv.FormatInt(created.UnixMilli(), 10)
 }
 
 // CASResult is the outcome of CompareAndSetStatus.
@@ -198,7 +211,10 @@ func (s *Store) setStatus(ctx context.Context, op, id string, token fencing.Toke
 	if err != nil {
 		return r, err
 	}
-	for _, st := range append(expected, next) {
+	if !next.Valid() {
+		return r, fmt.Errorf("statestore: %w: status %q", ErrInvalidDocument, next)
+	}
+	for _, st := range expected {
 		if !st.Valid() {
 			return r, fmt.Errorf("statestore: %w: status %q", ErrInvalidDocument, st)
 		}
@@ -311,7 +327,9 @@ type Page struct {
 // Cursors are exclusive positions: messages appended while a caller pages
 // appear on later pages, and no message is skipped or repeated. A cursor
 // from another session, a malformed one, or one issued before a checkpoint
-// restore rewrote the messages gets ErrInvalidCursor; no session gets
+// restore rewrote the messages gets ErrInvalidCursor; one issued before
+// the session was deleted and created again gets a [*ReplacedError]
+// (matching ErrSessionReplaced and ErrInvalidCursor); no session gets
 // ErrNotFound.
 func (s *Store) Messages(ctx context.Context, id, cursor string, limit int) (_ Page, err error) {
 	ctx, sp := s.cfg.Obs.Start(ctx, opMessages, id, 0)
@@ -324,31 +342,33 @@ func (s *Store) Messages(ctx context.Context, id, cursor string, limit int) (_ P
 	if limit < 1 || limit > MaxPageSize {
 		return p, fmt.Errorf("statestore: %w: limit %d (1..%d)", ErrInvalidArgument, limit, MaxPageSize)
 	}
-	epoch, start := "", int64(0)
+	inc, epoch, start := "", "", int64(0)
 	if cursor != "" {
 		c, err := decodeCursor(id, cursor)
 		if err != nil {
 			return p, fmt.Errorf("statestore: messages %q: %w", id, err)
 		}
-		epoch, start = strconv.FormatInt(c.epoch, 10), c.index
+		inc, epoch, start = strconv.FormatInt(c.inc, 10), strconv.FormatInt(c.epoch, 10), c.index
 	}
 	arr, err := lua.MsgsPage.Exec(ctx, s.cfg.Client, []string{k.State, k.Msgs},
-		[]string{epoch, strconv.FormatInt(start, 10), strconv.Itoa(limit)}).ToArray()
+		[]string{inc, epoch, strconv.FormatInt(start, 10), strconv.Itoa(limit)}).ToArray()
 	if err != nil {
-		return p, fenced.Error("statestore", "messages", id, err)
+		return p, fenced.ReadError("statestore", "messages", id, err)
 	}
-	es, err := fenced.Str(arr, 0, "msgs_page.lua")
-	if err != nil {
+	var c msgCursor
+	for i, f := range []*int64{&c.inc, &c.epoch} {
+		str, err := fenced.Str(arr, i, "msgs_page.lua")
+		if err != nil {
+			return p, err
+		}
+		if *f, err = parseCount(str); err != nil {
+			return p, fmt.Errorf("statestore: messages %q: %w: incarnation or message epoch %q", id, ErrCorrupt, str)
+		}
+	}
+	if p.Total, err = fenced.Int(arr, 2, "msgs_page.lua"); err != nil {
 		return p, err
 	}
-	ep, err := strconv.ParseInt(es, 10, 64)
-	if err != nil {
-		return p, fmt.Errorf("statestore: messages %q: %w: message epoch %q", id, ErrCorrupt, es)
-	}
-	if p.Total, err = fenced.Int(arr, 1, "msgs_page.lua"); err != nil {
-		return p, err
-	}
-	items := arr[2:]
+	items := arr[3:]
 	if len(items) > limit {
 		p.HasMore = true
 		items = items[:limit]
@@ -361,7 +381,8 @@ func (s *Store) Messages(ctx context.Context, id, cursor string, limit int) (_ P
 		}
 		p.Messages[i] = json.RawMessage(m)
 	}
-	p.Next = encodeCursor(id, msgCursor{epoch: ep, index: start + int64(len(items))})
+	c.index = start + int64(len(items))
+	p.Next = encodeCursor(id, c)
 	return p, nil
 }
 
@@ -380,14 +401,14 @@ func (s *Store) Update(ctx context.Context, id string, token fencing.Token, fn f
 		if err != nil {
 			return State{}, err
 		}
-		loaded, created := st.Version, st.CreatedAt
+		loaded, inc := st.Version, st.Incarnation
 		if err := fn(&st); err != nil {
 			return State{}, err
 		}
-		st.Version = loaded
-		// The creation time guards against a session deleted and created
+		st.Version, st.Incarnation = loaded, inc
+		// The incarnation guards against a session deleted and created
 		// again that reached the loaded version once more.
-		v, err := s.save(ctx, "update", id, token, &st, strconv.FormatInt(loaded, 10), wantCreatedArg(created))
+		v, err := s.save(ctx, "update", id, token, &st, strconv.FormatInt(loaded, 10), strconv.FormatInt(inc, 10))
 		if err == nil {
 			st.Version = v
 			st.Fence = token

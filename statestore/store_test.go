@@ -81,3 +81,39 @@ func TestSmokeFlow(t *testing.T) {
 		require.NoError(t, err)
 	})
 }
+
+// TestCompareAndSetStatusLeavesExpectedAlone: expected is only read, even
+// when it has room to grow (append(expected, next) used to write next
+// into the caller's backing array: a data race when the slice is shared).
+func TestCompareAndSetStatusLeavesExpectedAlone(t *testing.T) {
+	redistest.Each(t, func(t *testing.T, s *redistest.Server) {
+		e := newEnv(t, s, statestore.Options{})
+		ctx := t.Context()
+		lk := e.acquire(t, "cas")
+		_, err := e.store.Create(ctx, "cas", lk.Token(), statestore.State{Status: statestore.StatusPending})
+		require.NoError(t, err)
+		backing := []statestore.Status{statestore.StatusPending, "untouched"}
+		expected := backing[:1]
+		r, err := e.store.CompareAndSetStatus(ctx, "cas", lk.Token(), expected, statestore.StatusRunning)
+		require.NoError(t, err)
+		assert.True(t, r.OK)
+		assert.Equal(t, statestore.Status("untouched"), backing[1])
+	})
+}
+
+// TestConflictErrorMessage: the message names the expected version (it
+// said "not -1": rendered before Expected was filled in).
+func TestConflictErrorMessage(t *testing.T) {
+	redistest.Each(t, func(t *testing.T, s *redistest.Server) {
+		e := newEnv(t, s, statestore.Options{})
+		ctx := t.Context()
+		lk := e.acquire(t, "conflict")
+		_, err := e.store.Create(ctx, "conflict", lk.Token(), statestore.State{Status: statestore.StatusPending})
+		require.NoError(t, err)
+		_, err = e.store.Save(ctx, "conflict", lk.Token(), statestore.State{Status: statestore.StatusRunning, Version: 3})
+		var ce *statestore.ConflictError
+		require.ErrorAs(t, err, &ce)
+		assert.Equal(t, int64(3), ce.Expected)
+		assert.Equal(t, `statestore: save "conflict": fencekit: session "conflict" is at version 1, not 3`, err.Error())
+	})
+}

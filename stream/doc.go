@@ -37,6 +37,20 @@
 // value is the reason). The status of a stream is its last entry, so
 // readers see End and Fail in order, after every chunk.
 //
+// # Across Delete
+//
+// statestore.Store.Delete deletes the stream with its session (and a stream
+// expires by its TTL). The ids of the stream written next under the same
+// id are above every id of the deleted one, even in the same millisecond
+// (ms comes from the session's incarnation, see package statestore), and n
+// starts again at 1. The metadata hash records the id of the stream's first
+// entry (its origin): [Streams.Read] and [Streams.Follow] refuse a position
+// below it with a [*ReplacedError] matching [ErrSessionReplaced] — the
+// entries there now are not a continuation of what the reader saw — so a
+// reader neither skips the new stream nor believes itself caught up. A
+// follower blocked across the Delete sees the gap in n and stops the same
+// way. Start again from the zero Seq to read the new stream.
+//
 // # Bounded growth
 //
 // Append trims with XADD MAXLEN ~ [Options.MaxLen]. "~" lets Redis trim
@@ -61,7 +75,10 @@
 // TTLs: while a stream runs, each Append gives its keys the running TTL
 // ([Options.RunningTTL]) if they have less, never shortening it; End and
 // Fail set the finished TTL ([Options.FinishedTTL], shorter by default).
-// Note that the state store's writes refresh every data key of a session,
-// the stream and its metadata hash included, to the session TTL, and that
-// statestore.Store.Delete deletes both.
+// Every Append, End and Fail is also a write of the session: it gives the
+// session's other keys (state, messages, stage, checkpoints, event log) the
+// state store's TTL, so a session whose stream is being written does not
+// expire under it. Note that the state store's writes refresh every data
+// key of a session, the stream and its metadata hash included, to the
+// session TTL, and that statestore.Store.Delete deletes both.
 package stream

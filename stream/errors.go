@@ -38,6 +38,12 @@ var (
 	// trimmed (MAXLEN) before it read them. The concrete error is a
 	// [*TrimmedError].
 	ErrTrimmed = errors.New("stream: entries trimmed before they were read")
+	// ErrSessionReplaced: a position passed to Read or Follow is in a
+	// stream that was deleted since (statestore.Store.Delete, or expired)
+	// and written again: the entries there now are not a continuation. The
+	// concrete error is a [*ReplacedError].
+	// It is statestore.ErrSessionReplaced.
+	ErrSessionReplaced = fenced.ErrSessionReplaced
 	// ErrInvalidID: a session id that cannot be used in a key.
 	ErrInvalidID = keys.ErrInvalidID
 	// ErrCorrupt: a key of the stream holds data fencekit did not write.
@@ -49,6 +55,9 @@ var (
 // NotHolderError is the detailed form of [fencing.ErrNotHolder] for writes
 // in strict mode: the lock record does not carry the writer's token.
 type NotHolderError = fenced.NotHolderError
+
+// ReplacedError is the detailed form of [ErrSessionReplaced].
+type ReplacedError = fenced.ReplacedError
 
 // EndedError is the detailed form of [ErrEnded].
 type EndedError struct {
@@ -91,6 +100,8 @@ func scriptError(op, id string, err error) error {
 			return fmt.Errorf("stream: %s %q: %w", op, id, &EndedError{ID: id, Status: Status(detail)})
 		case code == scripterr.NotFound && detail == "stream":
 			return fmt.Errorf("stream: %s %q: %w", op, id, ErrUnknownStream)
+		case code == scripterr.Replaced:
+			return fenced.Wrap("stream", op, id, &ReplacedError{ID: id, What: "stream position"})
 		}
 	}
 	if rerr, isRedis := redisErr(err); isRedis && len(rerr) >= 7 && rerr[:7] == "NOGROUP" {

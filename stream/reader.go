@@ -8,6 +8,7 @@ import (
 
 	"github.com/redis/rueidis"
 
+	"github.com/fencekit/fencekit/internal/fenced"
 	"github.com/fencekit/fencekit/scripts/lua"
 )
 
@@ -40,7 +41,9 @@ type Page struct {
 // Pass Page.Next to continue. count is 1..MaxPageSize.
 //
 // Errors: ErrUnknownStream when the session has no stream (never written
-// or expired); ErrInvalidArgument, ErrInvalidID.
+// or expired); a [*ReplacedError] (matching ErrSessionReplaced) when after
+// is a position in a stream that was deleted since (with its session, or
+// expired) and this is a new one; ErrInvalidArgument, ErrInvalidID.
 func (s *Streams) Read(ctx context.Context, id string, after Seq, count int) (_ Page, err error) {
 	ctx, sp := s.cfg.Obs.Start(ctx, opRead, id, 0)
 	defer sp.End(&err)
@@ -55,7 +58,7 @@ func (s *Streams) Read(ctx context.Context, id string, after Seq, count int) (_ 
 	if !after.IsZero() {
 		start = "(" + after.String()
 	}
-	arr, err := lua.StreamRead.Exec(ctx, s.cfg.Client, []string{k.Out}, []string{start, strconv.Itoa(count)}).ToArray()
+	arr, err := lua.StreamRead.Exec(ctx, s.cfg.Client, []string{k.Out, k.OutMeta}, []string{start, strconv.Itoa(count)}).ToArray()
 	if err != nil {
 		return Page{}, scriptError("read", id, err)
 	}
@@ -102,7 +105,10 @@ func (s *Streams) Read(ctx context.Context, id string, after Seq, count int) (_ 
 		}
 	}
 	if p.Skipped < 0 {
-		p.Skipped = 0 // a Seq not issued by this stream
+		// The entries after `after` are numbered from below it: they are
+		// not of the stream that issued it (one without an origin recorded,
+		// which the script checks otherwise).
+		return Page{}, fenced.Wrap("stream", "read", id, &ReplacedError{ID: id, What: "stream position"})
 	}
 	p.More = p.Next.Less(top.Seq)
 	return p, nil
@@ -158,7 +164,9 @@ func (f *Follower) Reason() string { return f.reason }
 
 // Err returns the error that stopped Next, nil at the terminal marker. A
 // [*TrimmedError] means entries after Last were trimmed before the follower
-// read them; ctx errors are returned as they are.
+// read them; a [*ReplacedError] that the stream was deleted (with its
+// session, or expired) and written again since Last, so its entries are
+// not a continuation; ctx errors are returned as they are.
 func (f *Follower) Err() error { return f.err }
 
 // Next advances to the next chunk, blocking (XREAD BLOCK, at most
@@ -173,8 +181,10 @@ func (f *Follower) Next(ctx context.Context) bool {
 			c := f.buf[0]
 			f.buf = f.buf[1:]
 			if c.Seq.N() != f.last.N()+1 {
-				f.err = &TrimmedError{ID: f.id, After: f.last, Next: c.Seq, Missed: c.Seq.N() - f.last.N() - 1}
-				return false
+				// Trimmed entries, or a stream that was deleted and
+				// written again: the script read tells which.
+				f.buf, f.checked = nil, false
+				continue
 			}
 			f.last = c.Seq
 			if c.Kind != KindChunk {

@@ -11,7 +11,9 @@ import (
 
 // Append adds chunk to the output stream of session id, fenced by token,
 // and returns its Seq. It is one round trip (one script), which creates the
-// stream on first use, trims it (MAXLEN ~) and extends its TTL.
+// stream on first use, trims it (MAXLEN ~), extends its TTL and refreshes
+// the TTL of the session's other keys (the state store's TTL), so a session
+// whose stream is written does not expire under it.
 //
 // Errors: ErrTooLarge for a chunk longer than MaxChunkBytes, ErrInvalidID,
 // ErrInvalidArgument for a zero token (before anything is sent); an
@@ -45,7 +47,7 @@ func (s *Streams) Fail(ctx context.Context, id string, token fencing.Token, reas
 }
 
 func (s *Streams) write(ctx context.Context, op, id string, token fencing.Token, kind Kind, data []byte) (Seq, error) {
-	k, meta, err := s.streamKeys(op, id)
+	k, _, err := s.streamKeys(op, id)
 	if err != nil {
 		return Seq{}, err
 	}
@@ -55,14 +57,11 @@ func (s *Streams) write(ctx context.Context, op, id string, token fencing.Token,
 	if len(data) > s.opts.MaxChunkBytes {
 		return Seq{}, fmt.Errorf("stream: %s %q: %w: %d bytes (max %d)", op, id, ErrTooLarge, len(data), s.opts.MaxChunkBytes)
 	}
-	mode := "S"
-	if s.cfg.Relaxed {
-		mode = "R"
-	}
-	arr, err := lua.StreamAppend.Exec(ctx, s.cfg.Client,
-		[]string{k.Lock, k.Fence, k.State, k.Out, meta},
-		[]string{token.String(), mode, s.ttlArg, s.fttlArg, string(kind), s.maxLenArg, string(data)},
-	).ToArray()
+	// The session's fenced-write layout (fenced.NewWrite): the script
+	// refreshes every key of the session, not only the stream's.
+	w := s.cfg.NewWrite(&k, token, 5)
+	w.Args = append(w.Args, s.ttlArg, s.fttlArg, string(kind), s.maxLenArg, string(data))
+	arr, err := s.cfg.Exec(ctx, lua.StreamAppend, w)
 	if err != nil {
 		return Seq{}, scriptError(op, id, err)
 	}

@@ -149,6 +149,17 @@
 // acknowledged before another was appended comes first (order). Fails the
 // run in every mode; lost chunks are C3's.
 //
+// # Recreate
+//
+// With the recreate workload (history.RecreatePrefix sessions, deleted and
+// created again on purpose, without a final state), each ok rc-read saw
+// one incarnation: it must hold every message and chunk acknowledged in
+// that incarnation before the read began (missing_message, missing_chunk:
+// fail the durable mode, counted in the fast one) and nothing appended in
+// another incarnation (foreign_*), refused (refused_*) or never appended
+// (phantom_*), which fail every mode. reads counts the checked reads,
+// replaced_reads those that saw the session replaced and were skipped.
+//
 // # What none of this proves
 //
 // Histories come from client clocks (CLOCK_MONOTONIC on one host), so real

@@ -16,6 +16,7 @@ type input struct {
 	sessions map[string]*sess
 	order    []string     // session ids, sorted
 	faults   []history.Op // nemesis ops, by Call
+	recreate []history.Op // ops of the recreate workload's sessions (see recreate.go)
 }
 
 // sess is one session's part of the history.
@@ -134,6 +135,13 @@ func index(ops []history.Op, r *Report) *input {
 		case history.OK, history.Fail, history.Unknown:
 		default:
 			r.Errors = append(r.Errors, fmt.Sprintf("op %d (process %d %s %q): unknown status %q", i, op.Process, op.Kind, op.Session, op.Status))
+			continue
+		}
+		if isRecreate(&op) {
+			if op.Status == history.Unknown {
+				op.Return = history.Never
+			}
+			in.recreate = append(in.recreate, op)
 			continue
 		}
 		if !knownKinds[op.Kind] {

@@ -31,6 +31,19 @@
 //	nemesis     one injected fault: In = its name, Out = details, Call = when
 //	            it began, Return = when it was healed; Session and Process unset
 //
+// The recreate workload (run.Config.Recreate) uses sessions whose id starts
+// with [RecreatePrefix], kept apart from the others by the checkers:
+//
+//	recreate    Delete, then Create, then Load of the session by the lock
+//	            holder: Token, Out = the new incarnation (ok)
+//	rc-msg      AppendMessages of one message: Token, In = the message
+//	            (unique per run), Out = the incarnation of the recreate
+//	            before it in the same round (set before the call)
+//	rc-chunk    stream Append of one chunk: as rc-msg
+//	rc-read     a reader without the lock: Load, every page of Messages and
+//	            of the stream, Load again; ok only when both loads and every
+//	            page saw one incarnation: Data = a [RecreateRead]
+//
 // Every write to a session (anything that bumps its version) must be
 // recorded: the checkers match the final event log against the history, and
 // an event no operation explains is a violation.
@@ -82,7 +95,23 @@ const (
 	KindCheckpoint = "checkpoint"
 	KindFinal      = "final"
 	KindNemesis    = "nemesis"
+
+	KindRecreate = "recreate"
+	KindRcMsg    = "rc-msg"
+	KindRcChunk  = "rc-chunk"
+	KindRcRead   = "rc-read"
 )
+
+// RecreatePrefix starts the ids of the recreate workload's sessions.
+const RecreatePrefix = "rc-"
+
+// RecreateRead is the Data of an ok rc-read op: what one reader saw of one
+// incarnation.
+type RecreateRead struct {
+	Incarnation string   `json:"inc"`
+	Messages    []string `json:"msgs"`
+	Chunks      []string `json:"chunks"`
+}
 
 // OutNoop is the Out of a promote that wrote nothing.
 const OutNoop = "noop"

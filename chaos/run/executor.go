@@ -41,6 +41,7 @@ const (
 	MutantIncrToken   = "incr-token"   // acquire mints fence+1, not max(fence+1, TIME)
 	MutantNoWait      = "nowait"       // durable mode without WAIT, still counted as acknowledged
 	MutantRetryAppend = "retry-append" // stream_append.lua (not idempotent) marked retryable
+	MutantKeepMsgs    = "keep-msgs"    // state_delete.lua leaves the messages: the next incarnation inherits them
 )
 
 // ExecConfig configures one executor subprocess.
@@ -58,6 +59,9 @@ type ExecConfig struct {
 	Out         string        `json:"out"`
 	Seed        uint64        `json:"seed"`
 	Mutant      string        `json:"mutant,omitempty"`
+	// Recreate makes about one round in four a round of the recreate
+	// workload (see recreate.go).
+	Recreate bool `json:"recreate,omitempty"`
 }
 
 // MaybeExecutor runs the executor described by the environment and exits,
@@ -98,6 +102,10 @@ func applyMutant(m string) error {
 			"local tok = fk_mint(fence_val, 0)", true)
 	case MutantRetryAppend:
 		lua.StreamAppend, err = lua.Mutant(lua.StreamAppend, "Retryable: no", "Retryable: yes (mutant)", true)
+	case MutantKeepMsgs:
+		lua.StateDelete, err = lua.Mutant(lua.StateDelete,
+			"for i = 3, 10 do redis.call('DEL', KEYS[i]) end",
+			"for i = 3, 10 do if i ~= 4 then redis.call('DEL', KEYS[i]) end end", false)
 	default:
 		err = fmt.Errorf("unknown mutant %q", m)
 	}
@@ -164,6 +172,10 @@ func RunExecutor(ctx context.Context, cfg ExecConfig) error {
 			defer wg.Done()
 			rng := rand.New(rand.NewPCG(cfg.Seed, uint64(cfg.Process)<<16|uint64(w)))
 			for ctx.Err() == nil {
+				if cfg.Recreate && rng.IntN(4) == 0 {
+					e.recreateRound(ctx, rng)
+					continue
+				}
 				e.round(ctx, rng)
 			}
 		}()

@@ -44,6 +44,9 @@ func scenarios() []scenario {
 	dropReply := base("standalone", true, FaultProxyDropReply)
 	dropReply.FaultGap = 200 * time.Millisecond
 	dropReply.Duration = 4 * time.Second
+	// The recreate workload on its own sessions, with executors paused.
+	recreate := base("standalone", true, FaultExecPause)
+	recreate.Recreate = true
 	return []scenario{
 		{MutantNoFence, pause,
 			func(r *Result) int { return r.Report.C2.Violations }, "C2 violations"},
@@ -53,6 +56,8 @@ func scenarios() []scenario {
 			func(r *Result) int { return r.Report.C3.Violations }, "C3 violations"},
 		{MutantRetryAppend, dropReply,
 			func(r *Result) int { return r.Report.Stream.Violations }, "stream violations"},
+		{MutantKeepMsgs, recreate,
+			func(r *Result) int { return r.Report.Recreate.Violations }, "recreate violations"},
 	}
 }
 

@@ -49,6 +49,12 @@ type Config struct {
 	// Incr runs the plain INCR baseline workload beside the sessions.
 	Incr   bool
 	Mutant string
+	// Recreate adds the recreate workload: executors delete and create
+	// again sessions of their own ("rc-0".."rc-3") and read them without
+	// the lock; package check verifies that every reader saw every
+	// acknowledged message and chunk of the incarnation it read, and
+	// nothing of another.
+	Recreate bool
 	// Out is the directory for histories and reports (a subdirectory per
 	// run is made in it).
 	Out string
@@ -163,7 +169,7 @@ func (o *orchestrator) execConfig(process int, role string) ExecConfig {
 		Sessions: sessions, Workers: o.cfg.Workers, TTL: o.cfg.TTL, AutoRefresh: o.cfg.AutoRefresh,
 		MinReplicas: minRep, OpTimeout: o.cfg.OpTimeout,
 		Out:  filepath.Join(o.dir, fmt.Sprintf("proc-%03d.jsonl", process)),
-		Seed: o.cfg.Seed, Mutant: o.cfg.Mutant,
+		Seed: o.cfg.Seed, Mutant: o.cfg.Mutant, Recreate: o.cfg.Recreate,
 	}
 }
 

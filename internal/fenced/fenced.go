@@ -4,8 +4,8 @@
 // replies into those errors.
 //
 // Every fenced script takes KEYS = [lock, fence, state, msgs, stage, cps,
-// cpd, events, out, outmeta] (the first two of the lock named after the
-// session) and
+// cpd, events, out, outmeta, inc] (the first two of the lock named after
+// the session) and
 // ARGV = [token, mode, ttl, ...]; see scripts/lua/lib_fence.lua.
 package fenced
 
@@ -36,7 +36,39 @@ var (
 	ErrInvalidDocument = errors.New("fencekit: invalid document")
 	ErrInvalidCursor   = errors.New("fencekit: invalid cursor")
 	ErrInvalidArgument = errors.New("fencekit: invalid argument")
+	ErrSessionReplaced = errors.New("fencekit: session replaced")
+	ErrOutcomeUnknown  = fencing.ErrNoReply
 )
+
+// ReplacedError is the detailed form of ErrSessionReplaced: a position (a
+// cursor, a stream position, a promote's read) or an expected incarnation
+// belongs to an incarnation of the session that was deleted since; the
+// session under that id now is another one.
+type ReplacedError struct {
+	ID string
+	// What was presented: "cursor", "stream position" or "state".
+	What string
+	// Current is the session's incarnation now (0: unknown, or a stream
+	// position, which the stream's first entry bounds instead).
+	Current int64
+	// Also is the sentinel the error matches besides ErrSessionReplaced:
+	// ErrInvalidCursor for positions, ErrConflict for writes.
+	Also error
+}
+
+// Error implements error.
+func (e *ReplacedError) Error() string {
+	if e.Current == 0 {
+		return fmt.Sprintf("fencekit: %s of session %q is from an incarnation that was deleted", e.What, e.ID)
+	}
+	return fmt.Sprintf("fencekit: %s of session %q is from an incarnation that was deleted (the session now is incarnation %d)", e.What, e.ID, e.Current)
+}
+
+// Is makes errors.Is(err, ErrSessionReplaced) true, and errors.Is(err,
+// e.Also).
+func (e *ReplacedError) Is(target error) bool {
+	return target == ErrSessionReplaced || (e.Also != nil && target == e.Also)
+}
 
 // ConflictError is the detailed form of ErrConflict.
 type ConflictError struct {
@@ -118,7 +150,7 @@ type Write struct {
 // token; extra reserves room for the operation's own arguments.
 func (c *Config) NewWrite(k *keys.Session, token fencing.Token, extra int) Write {
 	w := Write{
-		Keys: []string{k.Lock, k.Fence, k.State, k.Msgs, k.Stage, k.Cps, k.Cpd, k.Events, k.Out, k.OutMeta},
+		Keys: []string{k.Lock, k.Fence, k.State, k.Msgs, k.Stage, k.Cps, k.Cpd, k.Events, k.Out, k.OutMeta, k.Inc},
 		Args: make([]string, 3, 3+extra),
 	}
 	w.Args[0], w.Args[1], w.Args[2] = token.String(), c.modeArg, c.ttlArg
@@ -151,10 +183,38 @@ func (c *Config) Exec(ctx context.Context, s *lua.Script, w Write) ([]rueidis.Re
 	return s.Exec(ctx, c.Client, w.Keys, w.Args).ToArray()
 }
 
+// opError prefixes an error with "<pkg>: <op> <id>: ". Unlike fmt.Errorf it
+// renders the wrapped error when asked, so details filled in after wrapping
+// (ConflictError.Expected) show in the message.
+type opError struct {
+	prefix string
+	err    error
+}
+
+func (e *opError) Error() string { return e.prefix + e.err.Error() }
+func (e *opError) Unwrap() error { return e.err }
+
+// Wrap prefixes err with "<pkg>: <op> <id>: ", rendering err's message when
+// the result's is asked for.
+func Wrap(pkg, op, id string, err error) error {
+	return &opError{prefix: fmt.Sprintf("%s: %s %q: ", pkg, op, id), err: err}
+}
+
 // Error turns the error of a script run for session id into the package's
 // errors, prefixed with "<pkg>: <op> <id>". Transport and context errors are
-// wrapped unchanged.
+// wrapped unchanged. A FENCEKIT_REPLACED reply becomes a [*ReplacedError]
+// that also matches ErrConflict (see ReadError for reads at a position).
 func Error(pkg, op, id string, err error) error {
+	return scriptError(pkg, op, id, err, true)
+}
+
+// ReadError is Error for a script that reads at a position: a
+// FENCEKIT_REPLACED reply also matches ErrInvalidCursor.
+func ReadError(pkg, op, id string, err error) error {
+	return scriptError(pkg, op, id, err, false)
+}
+
+func scriptError(pkg, op, id string, err error, write bool) error {
 	if err == nil {
 		return nil
 	}
@@ -163,7 +223,7 @@ func Error(pkg, op, id string, err error) error {
 		if scripterr.IsRefused(err) {
 			err = scripterr.Refused(err)
 		}
-		return fmt.Errorf("%s: %s %q: %w", pkg, op, id, err)
+		return Wrap(pkg, op, id, err)
 	}
 	var e error
 	a, b, _ := strings.Cut(detail, " ")
@@ -192,6 +252,17 @@ func Error(pkg, op, id string, err error) error {
 		e = fmt.Errorf("%w: %s of session %q", ErrNotFound, detail, id)
 	case scripterr.Cursor:
 		e = fmt.Errorf("%w: %s", ErrInvalidCursor, detail)
+	case scripterr.Replaced:
+		re := &ReplacedError{ID: id, What: "cursor", Also: ErrInvalidCursor}
+		if write {
+			re.What, re.Also = "state", ErrConflict
+		}
+		if a == "stream" {
+			re.What = "stream position"
+		} else {
+			re.Current, _ = strconv.ParseInt(a, 10, 64)
+		}
+		e = re
 	case scripterr.Corrupt:
 		e = fmt.Errorf("%w: %s", scripterr.ErrCorrupt, detail)
 	case scripterr.BadArg:
@@ -199,7 +270,7 @@ func Error(pkg, op, id string, err error) error {
 	default:
 		e = fmt.Errorf("%w: %v", scripterr.ErrProtocol, err)
 	}
-	return fmt.Errorf("%s: %s %q: %w", pkg, op, id, e)
+	return Wrap(pkg, op, id, e)
 }
 
 // Int returns element i of a reply as an int64, or an ErrProtocol error.

@@ -16,6 +16,9 @@
 //	<prefix>:{<id>}:events   session event log, stream
 //	<prefix>:{<id>}:out      output stream, stream
 //	<prefix>:{<id>}:outmeta  output stream status and fence, hash
+//	<prefix>:{<id>}:inc      what outlives a Delete of the session, hash:
+//	                         inc (its last incarnation), floor (ms above
+//	                         every entry id of its event log and output stream)
 //
 // A session guarded by a lock uses its id as the lock name, so the session's
 // keys and its lock share one slot and a fenced write can read the lock
@@ -121,25 +124,29 @@ var lockSuffixes = [...]string{"lock", "fence", "lockq", "lockqi", "wake", "even
 // Session holds the keys of one session. Lock, Fence and Grant are keys of
 // the lock of the same name ([ForLock]). All share the hash tag {id} and
 // one backing string.
+//
+// Inc is the key that outlives a Delete of the session (statestore): it carries the
+// session's incarnation and the floor of its entry ids over to the session
+// created next under the same id (see scripts/lua/lib_fence.lua).
 type Session struct {
-	Lock, Fence, State, Msgs, Stage, Cps, Cpd, Events, Out, OutMeta, Grant string
+	Lock, Fence, State, Msgs, Stage, Cps, Cpd, Events, Out, OutMeta, Inc, Grant string
 }
 
-var sessionSuffixes = [...]string{"lock", "fence", "state", "msgs", "stage", "cps", "cpd", "events", "out", "outmeta", "grant"}
+var sessionSuffixes = [...]string{"lock", "fence", "state", "msgs", "stage", "cps", "cpd", "events", "out", "outmeta", "inc", "grant"}
 
 // ForSession builds the keys of session id under prefix. prefix and id must
 // have been validated.
 func ForSession(prefix, id string) Session {
 	var v [len(sessionSuffixes)]string
 	build(prefix, id, sessionSuffixes[:], v[:], nil)
-	return Session{Lock: v[0], Fence: v[1], State: v[2], Msgs: v[3], Stage: v[4], Cps: v[5], Cpd: v[6], Events: v[7], Out: v[8], OutMeta: v[9], Grant: v[10]}
+	return Session{Lock: v[0], Fence: v[1], State: v[2], Msgs: v[3], Stage: v[4], Cps: v[5], Cpd: v[6], Events: v[7], Out: v[8], OutMeta: v[9], Inc: v[10], Grant: v[11]}
 }
 
 // Data returns the session's data keys: every key a session write may
-// touch and whose TTL it refreshes (all but Lock and Fence, which belong to
-// the lock).
-func (k *Session) Data() [8]string {
-	return [8]string{k.State, k.Msgs, k.Stage, k.Cps, k.Cpd, k.Events, k.Out, k.OutMeta}
+// touch and whose TTL it refreshes (all but Lock, Fence and Grant, which
+// belong to the lock). The last, Inc, is the one Delete keeps.
+func (k *Session) Data() [9]string {
+	return [9]string{k.State, k.Msgs, k.Stage, k.Cps, k.Cpd, k.Events, k.Out, k.OutMeta, k.Inc}
 }
 
 // All returns every key of the session: its lock, fence and open grant and

@@ -100,7 +100,7 @@ func TestForSession(t *testing.T) {
 	want := Session{
 		Lock: "fk:{s-1}:lock", Fence: "fk:{s-1}:fence", State: "fk:{s-1}:state", Msgs: "fk:{s-1}:msgs",
 		Stage: "fk:{s-1}:stage", Cps: "fk:{s-1}:cps", Cpd: "fk:{s-1}:cpd", Events: "fk:{s-1}:events", Out: "fk:{s-1}:out", OutMeta: "fk:{s-1}:outmeta",
-		Grant: "fk:{s-1}:grant",
+		Inc: "fk:{s-1}:inc", Grant: "fk:{s-1}:grant",
 	}
 	if k != want {
 		t.Fatalf("ForSession = %+v, want %+v", k, want)
@@ -142,7 +142,7 @@ func TestForMemory(t *testing.T) {
 func TestSessionAll(t *testing.T) {
 	k := ForSession("fk", "s")
 	all := k.All()
-	if len(all) != 11 || all[0] != k.Lock || all[1] != k.Fence || all[2] != k.Grant || all[len(all)-1] != k.OutMeta {
+	if len(all) != 12 || all[0] != k.Lock || all[1] != k.Fence || all[2] != k.Grant || all[len(all)-1] != k.Inc {
 		t.Errorf("All() = %q", all)
 	}
 }

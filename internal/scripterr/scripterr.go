@@ -25,6 +25,7 @@ const (
 	Exists    = "EXISTS"
 	NotFound  = "NOT_FOUND"
 	Cursor    = "CURSOR"
+	Replaced  = "REPLACED"
 )
 
 // ErrCorrupt reports a key holding data that fencekit did not write.

@@ -15,7 +15,7 @@ var expectedScripts = map[*lua.Script][2]bool{ // retryable, read-only
 
 	lua.MsgsAppend:  {false, false},
 	lua.MsgsPage:    {true, true},
-	lua.StateDelete: {true, false},
+	lua.StateDelete: {false, false},
 	lua.StateIncr:   {false, false},
 	lua.StateLoad:   {true, true},
 	lua.StateSave:   {false, false},

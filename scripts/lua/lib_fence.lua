@@ -79,6 +79,13 @@ local function fk_touch(ttl)
   for i = 3, #KEYS do redis.call('PEXPIRE', KEYS[i], ttl) end
 end
 
+-- fk_event_at is fk_event with an explicit entry id ("*": the server's).
+local function fk_event_at(id, typ, version, tok, ...)
+  redis.call('XADD', KEYS[8], 'MAXLEN', '~', FK_EVENTS_MAXLEN, id,
+    'type', typ, 'v', fk_fmt(version), 'tok', tok,
+    'inc', redis.call('HGET', KEYS[3], 'inc') or '0', ...)
+end
+
 -- fk_event appends one event to the session's event log (KEYS[8], a
 -- stream): fields "type" <typ>, "v" <version> (the state version the
 -- transition produced), "tok" <token> (the token the write was accepted
@@ -86,7 +93,93 @@ end
 -- every precondition holds, in the same script as the transition, so the
 -- log and the state never disagree. Lock events are written by the lock
 -- scripts (lib_lock.lua, fk_lockev).
+--
+-- Every event also carries "inc", the session's incarnation (state field
+-- inc, see fk_incarnation below). The first event of an incarnation goes
+-- through fk_event_first, which keeps ids growing across Delete.
 local function fk_event(typ, version, tok, ...)
-  redis.call('XADD', KEYS[8], 'MAXLEN', '~', FK_EVENTS_MAXLEN, '*',
-    'type', typ, 'v', fk_fmt(version), 'tok', tok, ...)
+  fk_event_at('*', typ, version, tok, ...)
+end
+
+-- Incarnations (issue 19). A session deleted and created again under the
+-- same id is a new session: every position a reader keeps (message and
+-- checkpoint cursors, event ids, output stream positions, a promote's read)
+-- names the incarnation it was issued in, and the scripts refuse one from
+-- another incarnation with
+--   FENCEKIT_REPLACED <current incarnation>
+-- The incarnation is the state field inc, minted when the state is created:
+--   inc = max(previous inc + 1, server time in µs, (floor + 1) * 1000)
+-- where "previous inc" and "floor" come from the session's inc key (KEYS[11]),
+-- the one key Delete writes instead of deleting: floor is a time in ms at
+-- or above the id of every entry of the deleted event log and output
+-- stream. Entries of the new incarnation get ids of at least
+-- floor(inc / 1000) ms (fk_base_ms), so ids keep growing across Delete even
+-- when Delete and Create fall in one millisecond, and two creates never
+-- share an incarnation. The inc key carries the session ttl: once it is
+-- gone, the server time alone keeps both growing.
+
+-- fk_incarnation reads the state's incarnation ("0": a state written before
+-- incarnations existed, or none); nil and an error reply when corrupt.
+-- Read-only.
+local function fk_incarnation(statek)
+  local inc = redis.call('HGET', statek, 'inc')
+  if not inc then return '0' end
+  if not fk_num(inc) then return nil, redis.error_reply('FENCEKIT_CORRUPT ' .. statek) end
+  return inc
+end
+
+-- fk_inc_record reads what the inc key keeps: the last incarnation and the
+-- id floor in ms (0 and 0 without the key); nil and an error reply when
+-- corrupt. Read-only (raises WRONGTYPE for a key of another type).
+local function fk_inc_record(inck)
+  local r = redis.call('HMGET', inck, 'inc', 'floor')
+  local inc, floor = fk_num(r[1] or '0'), fk_num(r[2] or '0')
+  if not inc or not floor then return nil, redis.error_reply('FENCEKIT_CORRUPT ' .. inck) end
+  return inc, floor
+end
+
+-- fk_mint_incarnation returns the incarnation of a state about to be
+-- created (see above); nil and an error reply when the inc key is corrupt.
+-- Read-only.
+local function fk_mint_incarnation(inck, now_us)
+  local prev, floor = fk_inc_record(inck)
+  if not prev then return nil, floor end
+  local inc = math.max(prev + 1, now_us, (floor + 1) * 1000)
+  if inc > FK_MAX then return nil, redis.error_reply('FENCEKIT_CORRUPT ' .. inck) end
+  return inc
+end
+
+-- fk_base_ms returns the least ms an entry id of the session's current
+-- incarnation may carry: floor(inc / 1000) with a state, the inc key's
+-- floor + 1 without one (after a Delete), else 0. nil and an error reply
+-- when corrupt. Read-only.
+local function fk_base_ms(statek, inck)
+  local inc, e = fk_incarnation(statek)
+  if not inc then return nil, e end
+  if inc ~= '0' then return math.floor(fk_num(inc) / 1000) end
+  local _, floor = fk_inc_record(inck)
+  if not _ then return nil, floor end
+  if floor > 0 then return floor + 1 end
+  return 0
+end
+
+-- fk_id_ms returns the ms part of a stream entry id ("<ms>-<n>"); nil when
+-- it is not one.
+local function fk_id_ms(id)
+  return fk_num(string.match(id or '', '^(%d+)%-%d+$'))
+end
+
+-- fk_event_first appends the first event of a new incarnation, with an id
+-- of at least fk_base_ms, above every id of the log Delete removed. A log
+-- that exists already (lock events appended since the Delete, or a log
+-- left by an expired state) may end below that: the event then still gets
+-- an id at the base; one that ends at or above it gives the server's next
+-- id. Call it before any other write to the log (the created state
+-- written).
+local function fk_event_first(typ, version, tok, now_ms, ...)
+  local ms = math.max(now_ms, fk_base_ms(KEYS[3], KEYS[11]) or 0)
+  local id = fk_fmt(ms) .. '-1'
+  local top = redis.call('XREVRANGE', KEYS[8], '+', '-', 'COUNT', 1)
+  if #top > 0 and (fk_id_ms(top[1][1]) or 0) >= ms then id = '*' end
+  fk_event_at(id, typ, version, tok, ...)
 end

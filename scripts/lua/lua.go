@@ -22,6 +22,8 @@
 //	FENCEKIT_EXISTS <v>         the session exists already
 //	FENCEKIT_NOT_FOUND <what>   the session (or checkpoint, stage...) does not exist
 //	FENCEKIT_CURSOR <detail>    a cursor no longer fits the data
+//	FENCEKIT_REPLACED <inc>     a position or expectation of a deleted incarnation of the session
+//	                            (inc: the current one; "stream <origin>" for stream positions)
 //
 // Every script validates all its preconditions before its first write, and
 // every key a script touches shares one hash tag, so scripts run unchanged on

@@ -7,7 +7,7 @@
 -- KEYS[6..10] the session's other data keys (cps, cpd, events, out, outmeta)
 -- ARGV[1] token, ARGV[2] mode "S"|"R", ARGV[3] session ttl ms ("0": keep)
 -- ARGV[4] expected version (integer): the version stage_read.lua returned
--- ARGV[5] expected created_at: the one stage_read.lua returned
+-- ARGV[5] expected incarnation: the one stage_read.lua returned
 -- ARGV[6] data: the new state document (JSON, validated by the caller)
 -- ARGV[7] "1": also replace agent type, status, step, output and error with
 --         ARGV[8..12] (save and promote); "0": keep them (ARGV[8..12] ignored)
@@ -16,14 +16,15 @@
 -- ARGV[13..] stage hash fields to remove
 --
 -- Every write to a session bumps its version, so a matching version (and
--- creation time, against a delete and re-create) means the stage fields are
+-- incarnation, against a delete and re-create) means the stage fields are
 -- still the ones read: the document and the removal cannot go apart.
 --
 -- Event: "promoted" with removed (stage fields removed) and fields (named).
 --        Appended to the event log KEYS[8] (lib_fence.lua fk_event).
 -- Reply: {version, removed}
--- Errors: FENCEKIT_NOT_FOUND state; FENCEKIT_CONFLICT <version> (the state
---         is at another version or was re-created); FENCEKIT_STALE,
+-- Errors: FENCEKIT_NOT_FOUND state; FENCEKIT_REPLACED <incarnation> (the
+--         session was deleted and created again since the read);
+--         FENCEKIT_CONFLICT <version> (the state is at another version); FENCEKIT_STALE,
 --         FENCEKIT_NOT_HOLDER, FENCEKIT_CORRUPT, FENCEKIT_BADARG; WRONGTYPE.
 --         All before the first write.
 -- Retryable: no. A retry after a lost reply reports FENCEKIT_CONFLICT.
@@ -46,9 +47,10 @@ end
 local version, e6 = fk_version(KEYS[3])
 if not version then return e6 end
 if redis.call('EXISTS', KEYS[3]) == 0 then return redis.error_reply('FENCEKIT_NOT_FOUND state') end
-if version ~= want or (redis.call('HGET', KEYS[3], 'created_at') or '') ~= ARGV[5] then
-  return redis.error_reply('FENCEKIT_CONFLICT ' .. fk_fmt(version))
-end
+local inc, e7 = fk_incarnation(KEYS[3])
+if not inc then return e7 end
+if inc ~= ARGV[5] then return redis.error_reply('FENCEKIT_REPLACED ' .. inc) end
+if version ~= want then return redis.error_reply('FENCEKIT_CONFLICT ' .. fk_fmt(version)) end
 redis.call('HLEN', KEYS[5]) -- WRONGTYPE before any write
 
 redis.call('XLEN', KEYS[8]) -- the event log: WRONGTYPE before any write

@@ -1,5 +1,5 @@
 -- stage_read.lua: read what a promote needs in one call: the state's
--- version, creation time and document, and the changes staged under a step
+-- version, incarnation and document, and the changes staged under a step
 -- (or under every step, for a listing). Optionally checks a token first, so
 -- a stale promoter is refused before it does any work.
 --
@@ -10,7 +10,7 @@
 -- ARGV[4] "1": reply with the state document, "0": with "" in its place
 --
 -- Reply: {} when there is no session, else
---        {version, created_at, data, other_bytes, field, value, field, value, ...}
+--        {version, incarnation, data, other_bytes, field, value, field, value, ...}
 --        where other_bytes is the length of output, error and agent_type
 --        together (they count against the document size limit), and the
 --        fields are the stage hash fields "<step>|<tool call id>" asked for
@@ -37,12 +37,12 @@ if withData == nil then return e3 end
 local version, e4 = fk_version(KEYS[3])
 if not version then return e4 end
 if redis.call('EXISTS', KEYS[3]) == 0 then return {} end
-local st = redis.call('HMGET', KEYS[3], 'created_at', 'data')
+local st = redis.call('HMGET', KEYS[3], 'inc', 'data')
 local other = redis.call('HSTRLEN', KEYS[3], 'output') + redis.call('HSTRLEN', KEYS[3], 'error')
   + redis.call('HSTRLEN', KEYS[3], 'agent_type')
 local data = ''
 if withData then data = st[2] or '' end
-local out = {version, st[1] or '', data, other}
+local out = {version, st[1] or '0', data, other}
 local flat = redis.call('HGETALL', KEYS[4])
 for i = 1, #flat, 2 do
   if not pfx or string.sub(flat[i], 1, #pfx) == pfx then

@@ -48,10 +48,11 @@ func main() {
 	modes := flag.String("mode", "durable", "fast, durable, or both comma-separated")
 	seed := flag.Uint64("seed", 1, "seed of the workload and the fault schedule")
 	out := flag.String("out", "", "directory for histories and reports (default: a new temp dir)")
-	mutant := flag.String("mutant", "", "run a negative control (nofence, incr-token, nowait, retry-append)")
+	mutant := flag.String("mutant", "", "run a negative control (nofence, incr-token, nowait, retry-append, keep-msgs: needs -recreate)")
 	dur := flag.Duration("duration", 0, "override the profile's duration per run")
 	faultKinds := flag.String("faults", "", "comma-separated fault kinds to inject (default: every server fault of the topology, executor-sigstop and executor-sigkill)")
 	autoRefresh := flag.Bool("autorefresh", false, "executors renew their leases in the background (lock.Options.AutoRefresh)")
+	recreate := flag.Bool("recreate", false, "add the recreate workload: executors delete and create again sessions rc-0..rc-3 and readers check they see every acknowledged message and chunk of the incarnation they read")
 	flag.Parse()
 	p, ok := profiles[*prof]
 	if !ok {
@@ -81,7 +82,7 @@ func main() {
 				Topology: top, Durable: mode == "durable", Seed: *seed, Duration: d,
 				Executors: p.executors, Workers: p.workers, Sessions: p.sessions, FaultGap: p.gap,
 				Incr: top == "sentinel" && mode == "fast", Mutant: *mutant, Out: *out, Log: os.Stdout,
-				AutoRefresh: *autoRefresh,
+				AutoRefresh: *autoRefresh, Recreate: *recreate,
 			}
 			if *faultKinds != "" {
 				cfg.Faults = strings.Split(*faultKinds, ",")
