@@ -113,10 +113,10 @@ local function mem_sweep_plan(p, now_ms)
         local cur = redis.call('HGET', rk, 'scope')
         if cur == scope then
           local pttl = redis.call('PTTL', rk)
-          if pttl > 0 then
-            p.ops[#p.ops + 1] = {'zadd', now_ms + pttl, m}
-          else
+          if pttl == -1 then -- put again without a TTL
             p.ops[#p.ops + 1] = {'zrem', m}
+          else -- expires in pttl ms (0: at this very ms)
+            p.ops[#p.ops + 1] = {'zadd', now_ms + math.max(pttl, 1), m}
           end
         else
           local e = mem_unindex_plan(p, scope, id)
