@@ -2,6 +2,7 @@ package memory_test
 
 import (
 	"context"
+	"encoding/hex"
 	"fmt"
 	"math/rand"
 	"sort"
@@ -10,6 +11,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/redis/rueidis"
 	"github.com/stretchr/testify/require"
 
 	"github.com/fencekit/fencekit/internal/keys"
@@ -50,13 +52,16 @@ type truthRec struct {
 }
 
 // truth reads every record of ids that exists, straight from the hashes.
-func truth(t *testing.T, s *redistest.Server, prefix, root string, ids []string) map[string]truthRec {
+func truth(t *testing.T, c rueidis.Client, prefix, root string, ids []string) map[string]truthRec {
 	t.Helper()
 	k := keys.ForMemory(prefix, root)
+	cmds := make(rueidis.Commands, len(ids))
+	for i, id := range ids {
+		cmds[i] = c.B().Hmget().Key(k.Record(id)).Field("scope", "cats", "ts").Build()
+	}
 	out := map[string]truthRec{}
-	for _, id := range ids {
-		m := s.Do(t, "HMGET", k.Record(id), "scope", "cats", "ts")
-		vals, err := m.ToArray()
+	for i, res := range c.DoMulti(context.Background(), cmds...) {
+		vals, err := res.ToArray()
 		require.NoError(t, err)
 		sc, err := vals[0].ToString()
 		if err != nil {
@@ -68,15 +73,14 @@ func truth(t *testing.T, s *redistest.Server, prefix, root string, ids []string)
 			if h == "" {
 				continue
 			}
-			var b []byte
-			_, err := fmt.Sscanf(h, "%x", &b)
+			b, err := hex.DecodeString(h)
 			require.NoError(t, err)
 			cats = append(cats, string(b))
 		}
 		tss, _ := vals[2].ToString()
 		ts, err := strconv.ParseInt(tss, 10, 64)
 		require.NoError(t, err)
-		out[id] = truthRec{sc, cats, ts}
+		out[ids[i]] = truthRec{sc, cats, ts}
 	}
 	return out
 }
@@ -203,7 +207,10 @@ func contains(list []string, s string) bool {
 
 // TestIndexMatchesRecords runs random puts (batches, with and without
 // TTLs, re-puts of live and of expired ids, moves between scopes),
-// deletes, resets and clock advances, and regularly compares Count,
+// deletes, resets, clock advances and bursts (1400 records with a short
+// TTL in two batches, left to expire together, so that more than one
+// sweep's worth of expired entries waits and later puts re-put ids whose
+// entries the next sweep does not reach), and regularly compares Count,
 // Scopes, Categories, List and Search with a recount of the records that
 // exist (and that recount with a model of what must exist).
 func TestIndexMatchesRecords(t *testing.T) {
@@ -214,9 +221,19 @@ func TestIndexMatchesRecords(t *testing.T) {
 		clk := newClock(s)
 		rng := rand.New(rand.NewSource(20))
 		scopes := []string{"cr", "cr/a", "cr/a/b", "cr/c", "cr/d/e"}
-		var pool []string
+		var pool, pool2 []string
 		for i := range 40 {
 			pool = append(pool, fmt.Sprint("x", i))
+		}
+		for i := range 2000 {
+			pool2 = append(pool2, fmt.Sprint("b", i))
+		}
+		all := append(append([]string(nil), pool...), pool2...)
+		pick := func() string {
+			if rng.Intn(3) == 0 {
+				return pool2[rng.Intn(len(pool2))]
+			}
+			return pool[rng.Intn(len(pool))]
 		}
 		short := 40 * time.Millisecond
 		type life struct {
@@ -235,10 +252,39 @@ func TestIndexMatchesRecords(t *testing.T) {
 		checks, bad := 0, 0
 		for op := 1; op <= ops; op++ {
 			switch x := rng.Intn(100); {
+			case x < 3:
+				perm := rng.Perm(len(pool2))[:1400]
+				t0 := now()
+				for half := range 2 {
+					var recs []memory.Record
+					for _, i := range perm[half*700 : (half+1)*700] {
+						r := rec(pool2[i], scopes[1+rng.Intn(len(scopes)-1)], vec(1, float32(rng.Intn(5))))
+						r.TTL = short
+						recs = append(recs, r)
+						model[r.ID] = life{scope: r.Scope, deadline: t0.Add(short)}
+					}
+					require.NoError(t, e.store.Put(ctx, recs))
+				}
+				lastShort = time.Now()
+				clk.advance(2 * short)
+				// Re-put some of them at once: the sweep of this Put
+				// reaches only the first MEM_SWEEP expired entries.
+				var recs []memory.Record
+				for _, i := range perm[len(perm)-10:] {
+					r := rec(pool2[i], scopes[1+rng.Intn(len(scopes)-1)], vec(1, float32(rng.Intn(5))))
+					if rng.Intn(2) == 0 {
+						r.TTL = time.Hour
+					}
+					recs = append(recs, r)
+					model[r.ID] = life{scope: r.Scope}
+					stats["re-put expired"]++
+				}
+				require.NoError(t, e.store.Put(ctx, recs))
+				stats["bursts"]++
 			case x < 55:
 				var recs []memory.Record
 				for range 1 + rng.Intn(3) {
-					id := pool[rng.Intn(len(pool))]
+					id := pick()
 					r := rec(id, scopes[1+rng.Intn(len(scopes)-1)], vec(1, float32(rng.Intn(5))))
 					for _, c := range []string{"p", "q", "r"} {
 						if rng.Intn(2) == 0 {
@@ -278,7 +324,7 @@ func TestIndexMatchesRecords(t *testing.T) {
 				sc := scopes[rng.Intn(len(scopes))]
 				var ids []string
 				for range 1 + rng.Intn(3) {
-					ids = append(ids, pool[rng.Intn(len(pool))])
+					ids = append(ids, pick())
 				}
 				_, err := e.store.Delete(ctx, sc, ids)
 				require.NoError(t, err)
@@ -315,7 +361,7 @@ func TestIndexMatchesRecords(t *testing.T) {
 					delete(model, id)
 				}
 			}
-			tr := truth(t, s, e.prefix, "cr", pool)
+			tr := truth(t, e.client, e.prefix, "cr", all)
 			for id, l := range model {
 				if r, ok := tr[id]; !ok || r.scope != l.scope {
 					bad++
