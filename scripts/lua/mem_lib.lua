@@ -50,10 +50,34 @@ local function mem_fixed(metak, expk, scopesk, ttlk)
   return nil
 end
 
--- mem_new_plan returns an empty plan: the scopes whose keys were read
--- (checked), and the writes in order.
+-- A plan holds the net effect of a script on the tag's keys, built while
+-- the script reads (the *_plan helpers read every key they plan to write)
+-- and applied by mem_apply. It records final states, not steps: an index
+-- entry removed and added again by the same call is just kept. In a
+-- Cluster slot being migrated a key that does not exist on the node cannot
+-- be written, also when the script itself emptied it a moment before (an
+-- emptied zset or hash is deleted); so mem_apply writes records in place
+-- (no DEL before a re-put) and runs every addition before any removal, and
+-- a key is only emptied when it ends empty.
+--
+--   p.recs[id]    = record to write (a table with field put), or false: DEL
+--   p.sx[scope][id] = created ms (the id is in the scope's index), or false
+--   p.exp[member] = expiry ms, or false
+--   p.ttl[id]     = scope (TTL hash entry), or false
+--   p.vrem[scope .. '\n' .. id] = {scope, id}: VREM (vq), unless p.keepvs has it
+
+-- mem_new_plan returns an empty plan.
 local function mem_new_plan(base, expk, scopesk, ttlk, vq)
-  return {base = base, expk = expk, scopesk = scopesk, ttlk = ttlk, vq = vq, checked = {}, ops = {}}
+  return {base = base, expk = expk, scopesk = scopesk, ttlk = ttlk, vq = vq, checked = {},
+    recs = {}, rec_order = {}, sx = {}, sx_order = {}, exp = {}, exp_order = {}, ttl = {}, ttl_order = {},
+    vrem = {}, vrem_order = {}, keepvs = {}}
+end
+
+-- mem_set records the final state v of entry k in table t of plan p,
+-- remembering the first time k was planned in order (deterministic apply).
+local function mem_set(t, order, k, v)
+  if t[k] == nil then order[#order + 1] = k end
+  t[k] = v
 end
 
 -- mem_scope_check reads the keys of scope that unindexing or indexing a
@@ -69,16 +93,25 @@ local function mem_scope_check(p, scope)
   end
   if p.vq ~= '' then redis.call('EXISTS', p.base .. 'vs:' .. scope) end
   p.checked[scope] = true
+  p.sx[scope] = {}
+  p.sx_order[#p.sx_order + 1] = scope
   return nil
 end
 
+-- mem_sx_set plans id in (ts) or out of (false) the index of a checked scope.
+local function mem_sx_set(p, scope, id, ts)
+  local t = p.sx[scope]
+  if t[id] == nil then t[#t + 1] = id end
+  t[id] = ts
+end
+
 -- mem_unindex_plan plans removing record id from the index of scope (its
--- count decremented when it was there, its vector set with vq) and its
--- expiry entry there.
+-- count decremented when it was there, and with vq its vector set).
 local function mem_unindex_plan(p, scope, id)
   local e = mem_scope_check(p, scope)
   if e then return e end
-  p.ops[#p.ops + 1] = {'unindex', scope, id}
+  mem_sx_set(p, scope, id, false)
+  mem_set(p.vrem, p.vrem_order, scope .. '\n' .. id, {scope, id})
   return nil
 end
 
@@ -104,7 +137,7 @@ local function mem_sweep_plan(p, now_ms)
   for _, m in ipairs(due) do
     local scope, id = string.match(m, '^(.-)\n(.+)$')
     if not scope or scope == '' then
-      p.ops[#p.ops + 1] = {'zrem', m}
+      mem_set(p.exp, p.exp_order, m, false)
     else
       local rk = p.base .. 'r:' .. id
       local t = redis.call('TYPE', rk)
@@ -114,22 +147,22 @@ local function mem_sweep_plan(p, now_ms)
         if cur == scope then
           local pttl = redis.call('PTTL', rk)
           if pttl == -1 then -- put again without a TTL
-            p.ops[#p.ops + 1] = {'zrem', m}
+            mem_set(p.exp, p.exp_order, m, false)
           else -- expires in pttl ms (0: at this very ms)
-            p.ops[#p.ops + 1] = {'zadd', now_ms + math.max(pttl, 1), m}
+            mem_set(p.exp, p.exp_order, m, now_ms + math.max(pttl, 1))
           end
         else
           local e = mem_unindex_plan(p, scope, id)
           if e then return e end
-          p.ops[#p.ops + 1] = {'zrem', m}
+          mem_set(p.exp, p.exp_order, m, false)
         end
       elseif t == 'none' then
         local e = mem_unindex_plan(p, scope, id)
         if e then return e end
-        p.ops[#p.ops + 1] = {'zrem', m}
-        if redis.call('HGET', p.ttlk, id) == scope then p.ops[#p.ops + 1] = {'unttl', id} end
+        mem_set(p.exp, p.exp_order, m, false)
+        if redis.call('HGET', p.ttlk, id) == scope then mem_set(p.ttl, p.ttl_order, id, false) end
       else
-        p.ops[#p.ops + 1] = {'zrem', m} -- not a record fencekit wrote: leave it alone
+        mem_set(p.exp, p.exp_order, m, false) -- not a record fencekit wrote: leave it alone
       end
     end
   end
@@ -141,35 +174,52 @@ end
 local function mem_drop_plan(p, scope, id)
   local e = mem_unindex_plan(p, scope, id)
   if e then return e end
-  p.ops[#p.ops + 1] = {'zrem', scope .. '\n' .. id}
-  p.ops[#p.ops + 1] = {'unttl', id}
-  p.ops[#p.ops + 1] = {'del', p.base .. 'r:' .. id}
+  mem_set(p.exp, p.exp_order, scope .. '\n' .. id, false)
+  mem_set(p.ttl, p.ttl_order, id, false)
+  mem_set(p.recs, p.rec_order, id, false)
   return nil
 end
 
--- mem_apply runs the writes of plan p in order; other(op) runs the ops
--- of kinds it does not know. Only writes from here on.
-local function mem_apply(p, other)
-  for _, op in ipairs(p.ops) do
-    local kind = op[1]
-    if kind == 'unindex' then
-      local scope, id = op[2], op[3]
-      if redis.call('ZREM', p.base .. 'sx:' .. scope, id) == 1 then
+-- mem_apply runs the writes of plan p: records, then every addition, then
+-- every removal (see the plan above). Only writes from here on. A record
+-- to write is a table {put = function(rk) ... end}.
+local function mem_apply(p)
+  for _, id in ipairs(p.rec_order) do
+    local r = p.recs[id]
+    if r then r.put() else redis.call('DEL', p.base .. 'r:' .. id) end
+  end
+  for _, scope in ipairs(p.sx_order) do
+    local t, sk = p.sx[scope], p.base .. 'sx:' .. scope
+    for _, id in ipairs(t) do
+      if t[id] and redis.call('ZADD', sk, fk_fmt(t[id]), id) == 1 then
+        redis.call('HINCRBY', p.scopesk, scope, 1)
+      end
+    end
+  end
+  for _, m in ipairs(p.exp_order) do
+    if p.exp[m] then redis.call('ZADD', p.expk, fk_fmt(p.exp[m]), m) end
+  end
+  for _, id in ipairs(p.ttl_order) do
+    if p.ttl[id] then redis.call('HSET', p.ttlk, id, p.ttl[id]) end
+  end
+  for _, scope in ipairs(p.sx_order) do
+    local t, sk = p.sx[scope], p.base .. 'sx:' .. scope
+    for _, id in ipairs(t) do
+      if t[id] == false and redis.call('ZREM', sk, id) == 1 then
         if redis.call('HINCRBY', p.scopesk, scope, -1) <= 0 then redis.call('HDEL', p.scopesk, scope) end
       end
-      if p.vq ~= '' and not (p.keepvs and p.keepvs[scope .. '\n' .. id]) then
-        redis.call('VREM', p.base .. 'vs:' .. scope, id)
-      end
-    elseif kind == 'zrem' then
-      redis.call('ZREM', p.expk, op[2])
-    elseif kind == 'zadd' then
-      redis.call('ZADD', p.expk, fk_fmt(op[2]), op[3])
-    elseif kind == 'unttl' then
-      redis.call('HDEL', p.ttlk, op[2])
-    elseif kind == 'del' then
-      redis.call('DEL', op[2])
-    else
-      other(op)
+    end
+  end
+  for _, m in ipairs(p.exp_order) do
+    if p.exp[m] == false then redis.call('ZREM', p.expk, m) end
+  end
+  for _, id in ipairs(p.ttl_order) do
+    if p.ttl[id] == false then redis.call('HDEL', p.ttlk, id) end
+  end
+  if p.vq ~= '' then
+    for _, k in ipairs(p.vrem_order) do
+      local v = p.vrem[k]
+      if not p.keepvs[k] then redis.call('VREM', p.base .. 'vs:' .. v[1], v[2]) end
     end
   end
 end

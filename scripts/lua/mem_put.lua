@@ -106,13 +106,32 @@ for i = 0, n - 1 do
   where[r.id] = r.scope
   last[r.id] = i + 1
   recs[i + 1] = r
-  p.ops[#p.ops + 1] = {'put', r}
+  mem_sx_set(p, r.scope, r.id, r.ts)
+  if r.ttl > 0 then
+    mem_set(p.exp, p.exp_order, r.scope .. '\n' .. r.id, now_ms + r.ttl)
+    mem_set(p.ttl, p.ttl_order, r.id, r.scope)
+  end
+  mem_set(p.recs, p.rec_order, r.id, {put = function()
+    local fields = {'id', r.id, 'scope', r.scope, 'text', ARGV[a + 2], 'vec', ARGV[a + 3], 'cats', ARGV[a + 4],
+      'sc', ARGV[a + 5], 'sh', ARGV[a + 6], 'meta', ARGV[a + 7], 'imp', ARGV[a + 8], 'ts', fk_fmt(r.ts)}
+    if r.ttl > 0 then
+      fields[#fields + 1] = 'exp'
+      fields[#fields + 1] = fk_fmt(now_ms + r.ttl)
+    end
+    -- In place (no DEL first): see the plan in mem_lib.lua.
+    redis.call('HSET', r.rk, unpack(fields))
+    if r.ttl > 0 then
+      redis.call('PEXPIRE', r.rk, r.ttl)
+    else
+      redis.call('HDEL', r.rk, 'exp')
+      redis.call('PERSIST', r.rk)
+    end
+  end})
 end
 
 -- Every precondition holds and every key was read; writes start here.
 -- The VADDs first: a vector set made by other means can still refuse one.
 if vq ~= '' then
-  p.keepvs = {}
   for i, r in ipairs(recs) do
     if last[r.id] == i then
       local a = r.a
@@ -125,25 +144,7 @@ if vq ~= '' then
     end
   end
 end
-mem_apply(p, function(op)
-  local r = op[2]
-  local a = r.a
-  local ts = fk_fmt(r.ts)
-  local fields = {'id', r.id, 'scope', r.scope, 'text', ARGV[a + 2], 'vec', ARGV[a + 3], 'cats', ARGV[a + 4],
-    'sc', ARGV[a + 5], 'sh', ARGV[a + 6], 'meta', ARGV[a + 7], 'imp', ARGV[a + 8], 'ts', ts}
-  if r.ttl > 0 then
-    fields[#fields + 1] = 'exp'
-    fields[#fields + 1] = fk_fmt(now_ms + r.ttl)
-  end
-  redis.call('HSET', r.rk, unpack(fields))
-  redis.call('ZADD', r.sk, ts, r.id)
-  redis.call('HINCRBY', KEYS[5], r.scope, 1)
-  if r.ttl > 0 then
-    redis.call('PEXPIRE', r.rk, r.ttl)
-    redis.call('ZADD', KEYS[4], fk_fmt(now_ms + r.ttl), r.scope .. '\n' .. r.id)
-    redis.call('HSET', KEYS[6], r.id, r.scope)
-  end
-end)
+mem_apply(p)
 local out = {}
 for i, r in ipairs(recs) do out[i] = fk_fmt(r.ts) end
 if tok ~= '' then redis.call('HSET', KEYS[3], 'fence', tok) end

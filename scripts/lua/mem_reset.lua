@@ -84,6 +84,6 @@ for i = 1, #exps, 500 do
   redis.call('ZREM', KEYS[4], unpack(exps, i, math.min(i + 499, #exps)))
 end
 if tok ~= '' then redis.call('HSET', KEYS[3], 'fence', tok) end
+mem_bump(KEYS[3]) -- before the HDEL: the meta hash must never be emptied and written again
 if vq ~= '' and redis.call('HLEN', KEYS[5]) == 0 then redis.call('HDEL', KEYS[3], 'vq') end
-mem_bump(KEYS[3])
 return n
