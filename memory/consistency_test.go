@@ -88,7 +88,7 @@ func truth(t *testing.T, c rueidis.Client, prefix, root string, ids []string) ma
 // checkAgainst compares Count, Scopes, Categories, List and Search of the
 // store with a recount of the records that exist. It returns the number of
 // disagreements (each is reported).
-func checkAgainst(t *testing.T, st *memory.Store, scopes []string, tr map[string]truthRec) int {
+func checkAgainst(t *testing.T, st, searcher *memory.Store, scopes []string, tr map[string]truthRec) int {
 	t.Helper()
 	ctx := context.Background()
 	bad := 0
@@ -123,7 +123,7 @@ func checkAgainst(t *testing.T, st *memory.Store, scopes []string, tr map[string
 			if fmt.Sprint(got) != fmt.Sprint(cats) {
 				fail("Categories(%s, %v) = %v, records: %v", sc, desc, got, cats)
 			}
-			res, err := st.Search(ctx, vec(1), memory.SearchOptions{K: memory.MaxK, Scope: sc, IncludeDescendants: desc})
+			res, err := searcher.Search(ctx, vec(1), memory.SearchOptions{K: memory.MaxK, Scope: sc, IncludeDescendants: desc})
 			require.NoError(t, err)
 			gotIDs := map[string]bool{}
 			for _, r := range res {
@@ -132,7 +132,7 @@ func checkAgainst(t *testing.T, st *memory.Store, scopes []string, tr map[string
 			if fmt.Sprint(gotIDs) != fmt.Sprint(want) {
 				fail("Search(%s, %v) = %v, records: %v", sc, desc, sortedKeys(gotIDs), sortedKeys(want))
 			}
-			res, err = st.Search(ctx, vec(1), memory.SearchOptions{K: memory.MaxK, Scope: sc, IncludeDescendants: desc, Categories: []string{"p"}})
+			res, err = searcher.Search(ctx, vec(1), memory.SearchOptions{K: memory.MaxK, Scope: sc, IncludeDescendants: desc, Categories: []string{"p"}})
 			require.NoError(t, err)
 			for _, r := range res {
 				if !want[r.ID] || !contains(tr[r.ID].cats, "p") {
@@ -217,7 +217,14 @@ func TestIndexMatchesRecords(t *testing.T) {
 	const ops, every = 600, 30
 	redistest.Each(t, func(t *testing.T, s *redistest.Server) {
 		ctx := context.Background()
+		// The writes go through the server's default backend (vset on
+		// Redis 8: the scripts then maintain vector sets too); the searches
+		// through the scan backend, which reads the same index and records
+		// (vset searches on a real Redis 8 fail for another reason: issue
+		// 14, FILTER-EF).
 		e := newEnv(t, s, memory.Options{})
+		searcher, err := memory.New(e.client, memory.Options{Prefix: e.prefix, Dim: dim, Backend: memory.BackendScan})
+		require.NoError(t, err)
 		clk := newClock(s)
 		rng := rand.New(rand.NewSource(20))
 		scopes := []string{"cr", "cr/a", "cr/a/b", "cr/c", "cr/d/e"}
@@ -374,9 +381,9 @@ func TestIndexMatchesRecords(t *testing.T) {
 					t.Errorf("record %s exists, the model says it does not", id)
 				}
 			}
-			bad += checkAgainst(t, e.store, scopes, tr)
+			bad += checkAgainst(t, e.store, searcher, scopes, tr)
 			checks++
 		}
-		t.Logf("%s: %d ops (%v), %d checks of %d scopes, %d disagreements", s.Name(), ops, stats, checks, len(scopes), bad)
+		t.Logf("%s (writes: %s backend): %d ops (%v), %d checks of %d scopes, %d disagreements", s.Name(), e.store.Backend(), ops, stats, checks, len(scopes), bad)
 	})
 }
