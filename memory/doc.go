@@ -92,9 +92,9 @@
 // every write that completed before it started, also while other
 // goroutines search on the same client (tested with 5 concurrent
 // searchers across two clients on redis-server and the Cluster). Every
-// candidate is checked against the scope and time window on the read of
-// its fields, and every result against every filter after the final read
-// (an index entry can outlive its record for a moment).
+// candidate's scope is checked on the read of its fields, and every result
+// against every filter after the final read (an index entry can outlive
+// its record until swept).
 //
 // ft (Redis 8 Query Engine, Redis Stack, valkey-search): one index,
 // created on the first Put or Search of the Store ("Index already exists"

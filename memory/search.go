@@ -435,12 +435,14 @@ func (s *Store) doMultiCache(ctx context.Context, uncached bool, cmds []rueidis.
 
 // scanFields are the fields readCandidates reads; it passes the first four
 // to its callback.
-var scanFields = []string{"vec", "imp", "cats", "meta", "scope", "ts"}
+var scanFields = []string{"vec", "imp", "cats", "meta", "scope"}
 
 // readCandidates reads scanFields of every candidate in one DoMultiCache
-// and calls fn for each record that exists, lives in a scope of the set
+// and calls fn for each record that exists and lives in a scope of the set
 // (an index entry may be left from an earlier record with the id, in
-// another scope) and was created inside the set's window.
+// another scope until swept). The created time needs no check here: a
+// Put that keeps an id in its scope rewrites its index score, and the
+// results are checked against every filter after the final read.
 func (s *Store) readCandidates(ctx context.Context, cs candidateSet, fn func(c *candidate, f []rueidis.RedisMessage) error) error {
 	if len(cs.list) == 0 {
 		return nil
@@ -463,13 +465,6 @@ func (s *Store) readCandidates(ctx context.Context, cs candidateSet, fn func(c *
 		}
 		sc, _ := f[4].ToString()
 		if sc != cs.scope && !(cs.desc && within(sc, cs.scope)) {
-			continue
-		}
-		ts, err := f[5].AsInt64()
-		if err != nil {
-			return fmt.Errorf("%w: record %q: created time", ErrCorrupt, cs.list[i].id)
-		}
-		if ts <= cs.lo || ts >= cs.hi {
 			continue
 		}
 		if err := fn(&cs.list[i], f[:4]); err != nil {
