@@ -16,8 +16,9 @@ import (
 
 // TestSearchSeesCompletedWrites checks read-after-write across two clients
 // while the reading client searches on other goroutines too (the searches
-// share in-flight reads and cache entries): after a write by client B
-// returned, a search started on client A must see it. Each round checks a
+// share in-flight reads and cache entries) and the writing client also
+// writes elsewhere in the root: after a write by client B returned, a
+// search started on client A must see it. Each round checks a
 // put in a new scope (the search must find it), a re-put with a new text
 // (the new text) and a delete (gone). Every miss is an anomaly; there must
 // be none.
@@ -70,6 +71,21 @@ func TestSearchSeesCompletedWrites(t *testing.T) {
 				}
 			}()
 		}
+		wg.Add(1)
+		go func() { // a second writer on client B, in a scope of its own
+			defer wg.Done()
+			for i := 0; ; i++ {
+				select {
+				case <-stop:
+					return
+				default:
+				}
+				if err := b.Put(ctx, []memory.Record{rec(fmt.Sprint("bg", i%20), "fr/bg", vec(-1, float32(i%7)))}); err != nil {
+					bgErr.Store(err)
+					return
+				}
+			}
+		}()
 		defer func() { close(stop); wg.Wait() }()
 
 		var missedPut, staleText, sawDeleted, checks int
