@@ -26,7 +26,8 @@
 //	<prefix>:{mem:<root>}:vs:<scope>  vector set of the scope (vset backend only)
 //	<prefix>:{mem:<root>}:mscopes     hash: scope -> number of records
 //	<prefix>:{mem:<root>}:mexp        zset: "<scope>\n<id>" -> expiry ms (records with a TTL)
-//	<prefix>:{mem:<root>}:mmeta       hash: fence (highest token accepted)
+//	<prefix>:{mem:<root>}:mttl        hash: id -> scope (records with a TTL, until swept)
+//	<prefix>:{mem:<root>}:mmeta       hash: fence (highest token accepted), ep (write epoch), vq
 //	<prefix>:{mem:<root>}:lock/fence  the lock named "mem:<root>" (package lock)
 //
 // The trade-off of the default TagDepth 1 is that everything under one
@@ -36,6 +37,18 @@
 // root. cats, sc and sh hold hex-encoded categories, scope ancestors
 // (comma-separated, the scope included) and the scope: the TAG fields of
 // the ft backend's index, whose values need no escaping in hex.
+//
+// The scripts declare the root's fixed keys and the records and indexes a
+// call names; the other keys they write (the index, count and vector set
+// of a scope a record leaves, every record of a Reset, the keys of swept
+// entries) they read before their first write, and they never write a key
+// they emptied in the same call (a record put again is rewritten in
+// place). While a Cluster slot is being migrated, a call whose keys are
+// not all on the node fails before it changes anything: TRYAGAIN or ASK
+// for the declared keys (retried for lua.RefusalBudget), or the error
+// "Script attempted to access a non local key" for the others (not
+// retried; call again once the migration is done). The fixed keys, scope
+// indexes and counts are type-checked first ([ErrCorrupt]).
 //
 // # Fencing
 //
@@ -65,14 +78,23 @@
 // until a write invalidates the keys it touched. Candidate count is
 // bounded by Options.ScanLimit (default 20,000; beyond it a
 // [*ScanLimitError]). On clients with DisableCache (required for
-// miniredis) every search reads everything again: three or four round
-// trips. Freshness: the first read of every search is a cacheable read
-// with a negative client-side TTL, so rueidis always sends it to the
-// server, on the connection that carries the slot's cached reads; its reply
-// arrives after the invalidations of every write that completed before the
-// search began, so a write by another client is seen by the next search
-// (tested on a real redis-server). Searches running concurrently may share
-// one such read (rueidis coalesces in-flight cache misses).
+// miniredis) every search reads everything again: four or five round
+// trips. Freshness: every write script increments the root's write epoch
+// (field ep of mmeta). A search reads the epoch and the scope counts from
+// the server, uncached (the one round trip of a warm search), then reads
+// the epoch again through the client-side cache. The cached reads of a
+// root share one connection with the invalidations the server sends for
+// them, in order, so a cached epoch at least the server's proves that the
+// cache holds nothing older than the writes that completed before the
+// search began; when the cached epoch is behind (an invalidation still on
+// its way, or a read that rueidis shares with an earlier search still in
+// flight), the search reads everything from the server. So a search sees
+// every write that completed before it started, also while other
+// goroutines search on the same client (tested with 5 concurrent
+// searchers across two clients on redis-server and the Cluster). Every
+// candidate's scope is checked on the read of its fields, and every result
+// against every filter after the final read (an index entry can outlive
+// its record until swept).
 //
 // ft (Redis 8 Query Engine, Redis Stack, valkey-search): one index,
 // created on the first Put or Search of the Store ("Index already exists"
@@ -128,5 +150,12 @@
 //
 // Records with a TTL expire with their hash; their index entries are swept
 // by later writes and by Count and Scopes, and searches and lists skip
-// records that are gone.
+// records that are gone. A sweep examines at most 1000 due expiry entries
+// per call, and each one it examines leaves the due range (a gone record
+// loses its index entries; an entry of a scope its record no longer lives
+// in goes with that scope's index entry; a live record's entry moves to
+// its real expiry), so the sweep advances whatever the backlog; Count and
+// Scopes sweep until nothing due is left. Putting an id again removes
+// every index entry of the record it replaces, also when that record's
+// hash already expired (mttl keeps its scope).
 package memory

@@ -67,11 +67,14 @@ type Result struct {
 // with DoMultiCache: on a client with client-side caching (the rueidis
 // default on real Redis) a repeated search is answered from the cache,
 // refreshed by the server's invalidations after writes; with
-// DisableCache (miniredis) each search costs four round trips (the scope
-// counts, the indexes, the candidates' vectors and filter fields, the
-// winners' records). A warm search costs one round trip: the first read
-// always goes to the server, which makes sure that every write completed
-// before the search began has invalidated the cache (see candidates). Candidates are the records of the selected scopes
+// DisableCache (miniredis) each search costs five round trips (the write
+// epoch and scope counts, the epoch again through the cache, the indexes,
+// the candidates' vectors and filter fields, the winners' records). A warm
+// search costs one round trip: the first read always goes to the server
+// and makes sure that the search sees every write completed before it
+// began, also while other searches run on the same client (see
+// candidates). Every result is checked against every filter (its scope
+// included) after the last read. Candidates are the records of the selected scopes
 // inside the time window; more than Options.ScanLimit of them fail with a
 // [*ScanLimitError]. Bad input (a vector of the wrong dimension, NaN or
 // Inf, the zero vector, K outside 1..MaxK, an invalid scope) fails with the
@@ -248,7 +251,7 @@ func (b scanBackend) search(ctx context.Context, qr *query) ([]Result, error) {
 	}
 	now := time.Now()
 	out := make([]Result, 0, len(best))
-	for i, res := range s.client.DoMultiCache(ctx, cmds...) {
+	for i, res := range s.doMultiCache(ctx, cands.uncached, cmds) {
 		vals, err := res.ToArray()
 		if err != nil {
 			return nil, fmt.Errorf("memory: search: read %q: %w", best[i].id, err)
@@ -257,7 +260,9 @@ func (b scanBackend) search(ctx context.Context, qr *query) ([]Result, error) {
 		if err != nil {
 			return nil, err
 		}
-		if ok { // a record deleted between the two reads is left out
+		// A record deleted or changed between the two reads is left out
+		// unless it still passes every filter.
+		if ok && qr.match(&r) {
 			out = append(out, Result{Record: r, Similarity: best[i].sim})
 		}
 	}
@@ -307,29 +312,59 @@ type candidate struct {
 type candidateSet struct {
 	root  string
 	scope string
+	desc  bool
+	lo    int64 // created window in ms, both exclusive
+	hi    int64
 	list  []candidate
+	// uncached: the client-side cache lagged behind the server when the
+	// search began (see candidates), so every read of this search goes to
+	// the server.
+	uncached bool
 }
 
 // candidates returns the records of scope (and its descendants) created in
 // the window (after, before), from the cached scope indexes.
+//
+// Freshness: every write script increments the root's write epoch (field
+// ep of the meta hash). A search first reads the epoch and the scope
+// counts from the server, uncached: that read happens after the search
+// began, so the epoch it returns is at least that of every write completed
+// before. Then it reads the epoch through the client-side cache. The
+// cached reads of a root all travel on one connection, which also carries
+// the server's invalidations for them, in order: a cached epoch at least
+// the server's proves that the invalidations of those writes were already
+// processed, so the cache holds nothing older than them, and a read the
+// search sends later (or shares, rueidis coalescing misses in flight) was
+// answered after them. A smaller cached epoch (an invalidation still in
+// flight, or a read shared with an earlier search that was sent before the
+// write) makes this search read everything from the server.
 func (s *Store) candidates(ctx context.Context, scope string, desc bool, after, before time.Time) (candidateSet, error) {
 	root, err := scopeRoot(scope, s.opts.TagDepth)
 	if err != nil {
 		return candidateSet{}, err
 	}
-	cs := candidateSet{root: root, scope: scope}
+	cs := candidateSet{root: root, scope: scope, desc: desc, lo: -1 << 62, hi: 1 << 62}
+	if !after.IsZero() {
+		cs.lo = after.UnixMilli()
+	}
+	if !before.IsZero() {
+		cs.hi = before.UnixMilli()
+	}
 	k := keys.ForMemory(s.opts.Prefix, root)
-	// The first read is a cacheable command with a negative client-side
-	// TTL: rueidis never serves it from the cache, so it is a round trip on
-	// the connection that carries this slot's cached reads and their
-	// invalidations. The server queued the invalidations of every write
-	// that completed before this search on that connection ahead of this
-	// reply, so once it arrives the cache holds no entry older than those
-	// writes. Without it, a search right after another client's write
-	// could still see the old data. It also reads the scope counts.
+	var scopesCmd rueidis.Completed
+	if desc {
+		scopesCmd = s.client.B().Hgetall().Key(k.Scopes).Build()
+	} else {
+		scopesCmd = s.client.B().Hget().Key(k.Scopes).Field(scope).Build()
+	}
+	first := s.client.DoMulti(ctx, s.client.B().Hget().Key(k.Meta).Field("ep").Build(), scopesCmd)
+	epoch, err := epochOf(first[0])
+	if err != nil {
+		return cs, fmt.Errorf("memory: search %q: epoch: %w", scope, err)
+	}
 	var scopes []string
 	if desc {
-		m, err := s.client.DoCache(ctx, s.client.B().Hgetall().Key(k.Scopes).Cache(), syncTTL).AsStrMap()
+		m, err := first[1].AsStrMap()
 		if err != nil {
 			return cs, fmt.Errorf("memory: search %q: scopes: %w", scope, err)
 		}
@@ -339,7 +374,7 @@ func (s *Store) candidates(ctx context.Context, scope string, desc bool, after, 
 			}
 		}
 	} else {
-		err := s.client.DoCache(ctx, s.client.B().Hget().Key(k.Scopes).Field(scope).Cache(), syncTTL).Error()
+		err := first[1].Error()
 		if err != nil && !rueidis.IsRedisNil(err) {
 			return cs, fmt.Errorf("memory: search %q: scopes: %w", scope, err)
 		}
@@ -350,24 +385,22 @@ func (s *Store) candidates(ctx context.Context, scope string, desc bool, after, 
 	if len(scopes) == 0 {
 		return cs, nil
 	}
+	cached, err := epochOf(s.client.DoCache(ctx, s.client.B().Hget().Key(k.Meta).Field("ep").Cache(), s.opts.CacheTTL))
+	if err != nil {
+		return cs, fmt.Errorf("memory: search %q: epoch: %w", scope, err)
+	}
+	cs.uncached = cached < epoch
 	cmds := make([]rueidis.CacheableTTL, len(scopes))
 	for i, sc := range scopes {
 		cmds[i] = rueidis.CT(s.client.B().Zrange().Key(k.ScopeIndex(sc)).Min("0").Max("-1").Withscores().Cache(), s.opts.CacheTTL)
 	}
-	lo, hi := int64(-1<<62), int64(1<<62)
-	if !after.IsZero() {
-		lo = after.UnixMilli()
-	}
-	if !before.IsZero() {
-		hi = before.UnixMilli()
-	}
-	for i, res := range s.client.DoMultiCache(ctx, cmds...) {
+	for i, res := range s.doMultiCache(ctx, cs.uncached, cmds) {
 		zs, err := res.AsZScores()
 		if err != nil {
 			return cs, fmt.Errorf("memory: search %q: index of %q: %w", scope, scopes[i], err)
 		}
 		for _, z := range zs {
-			if ts := int64(z.Score); ts > lo && ts < hi {
+			if ts := int64(z.Score); ts > cs.lo && ts < cs.hi {
 				cs.list = append(cs.list, candidate{id: z.Member})
 			}
 		}
@@ -378,15 +411,38 @@ func (s *Store) candidates(ctx context.Context, scope string, desc bool, after, 
 	return cs, nil
 }
 
-// syncTTL is the client-side TTL of the first read of a search: negative,
-// so the entry is stale as soon as it is stored (see candidates).
-const syncTTL = -time.Second
+// epochOf parses the reply of HGET meta ep: 0 when the field is missing.
+func epochOf(res rueidis.RedisResult) (int64, error) {
+	n, err := res.AsInt64()
+	if rueidis.IsRedisNil(err) {
+		return 0, nil
+	}
+	return n, err
+}
 
-// scanFields are the fields readCandidates passes to its callback.
-var scanFields = []string{"vec", "imp", "cats", "meta"}
+// doMultiCache is DoMultiCache, or DoMulti of the same commands when
+// uncached is set.
+func (s *Store) doMultiCache(ctx context.Context, uncached bool, cmds []rueidis.CacheableTTL) []rueidis.RedisResult {
+	if !uncached {
+		return s.client.DoMultiCache(ctx, cmds...)
+	}
+	plain := make(rueidis.Commands, len(cmds))
+	for i, c := range cmds {
+		plain[i] = rueidis.Completed(c.Cmd)
+	}
+	return s.client.DoMulti(ctx, plain...)
+}
+
+// scanFields are the fields readCandidates reads; it passes the first four
+// to its callback.
+var scanFields = []string{"vec", "imp", "cats", "meta", "scope"}
 
 // readCandidates reads scanFields of every candidate in one DoMultiCache
-// and calls fn for each record that exists.
+// and calls fn for each record that exists and lives in a scope of the set
+// (an index entry may be left from an earlier record with the id, in
+// another scope until swept). The created time needs no check here: a
+// Put that keeps an id in its scope rewrites its index score, and the
+// results are checked against every filter after the final read.
 func (s *Store) readCandidates(ctx context.Context, cs candidateSet, fn func(c *candidate, f []rueidis.RedisMessage) error) error {
 	if len(cs.list) == 0 {
 		return nil
@@ -396,7 +452,7 @@ func (s *Store) readCandidates(ctx context.Context, cs candidateSet, fn func(c *
 	for i := range cs.list {
 		cmds[i] = rueidis.CT(s.client.B().Hmget().Key(k.Record(cs.list[i].id)).Field(scanFields...).Cache(), s.opts.CacheTTL)
 	}
-	for i, res := range s.client.DoMultiCache(ctx, cmds...) {
+	for i, res := range s.doMultiCache(ctx, cs.uncached, cmds) {
 		f, err := res.ToArray()
 		if err != nil {
 			return fmt.Errorf("memory: search %q: read %q: %w", cs.scope, cs.list[i].id, err)
@@ -407,7 +463,11 @@ func (s *Store) readCandidates(ctx context.Context, cs candidateSet, fn func(c *
 		if f[0].IsNil() { // expired or deleted since the index was read
 			continue
 		}
-		if err := fn(&cs.list[i], f); err != nil {
+		sc, _ := f[4].ToString()
+		if sc != cs.scope && !(cs.desc && within(sc, cs.scope)) {
+			continue
+		}
+		if err := fn(&cs.list[i], f[:4]); err != nil {
 			return err
 		}
 	}

@@ -255,8 +255,8 @@ func TestRoundTrips(t *testing.T) {
 	trips("Put 50", 1, func() error { return st.Put(ctx, recs) })
 	trips("Get", 1, func() error { _, err := st.Get(ctx, "rt", "r7"); return err })
 	trips("GetMany", 1, func() error { _, err := st.GetMany(ctx, "rt", []string{"r1", "r2", "r3"}); return err })
-	trips("Search", 4, func() error { _, err := st.Search(ctx, vec(1), memory.SearchOptions{K: 5, Scope: "rt/1"}); return err })
-	trips("Search descendants", 4, func() error {
+	trips("Search", 5, func() error { _, err := st.Search(ctx, vec(1), memory.SearchOptions{K: 5, Scope: "rt/1"}); return err })
+	trips("Search descendants", 5, func() error {
 		_, err := st.Search(ctx, vec(1), memory.SearchOptions{K: 5, Scope: "rt", IncludeDescendants: true})
 		return err
 	})

@@ -186,8 +186,8 @@ func (s *Store) writeArgs(k *keys.Memory, opts []WriteOption, extraKeys, extraAr
 		}
 		tok = o.token.String()
 	}
-	ks = make([]string, 5, 5+extraKeys)
-	ks[0], ks[1], ks[2], ks[3], ks[4] = k.Lock, k.Fence, k.Meta, k.Exp, k.Scopes
+	ks = make([]string, 6, 6+extraKeys)
+	ks[0], ks[1], ks[2], ks[3], ks[4], ks[5] = k.Lock, k.Fence, k.Meta, k.Exp, k.Scopes, k.TTLs
 	args = make([]string, 4, 4+extraArgs)
 	args[0], args[1], args[2], args[3] = tok, s.mode, k.Base, s.vq
 	return ks, args, nil
@@ -351,22 +351,34 @@ func (s *Store) GetMany(ctx context.Context, scope string, ids []string) (_ []Re
 	return out, nil
 }
 
-// stats sweeps expired entries of root and returns scope -> count.
+// stats sweeps expired entries of root and returns scope -> count. One
+// script call sweeps a bounded number of expiry entries; while it says it
+// may have left some, stats calls it again (every call makes progress), so
+// the counts never include a record whose TTL ran out before the call.
 func (s *Store) stats(ctx context.Context, root string) (map[string]int64, error) {
 	k := keys.ForMemory(s.opts.Prefix, root)
-	m, err := lua.MemStats.Exec(ctx, s.client, []string{k.Exp, k.Scopes}, []string{k.Base, s.vq}).AsStrMap()
-	if err != nil {
-		return nil, fenced.Error("memory", "stats", keys.MemoryTag(root), err)
-	}
-	out := make(map[string]int64, len(m))
-	for sc, v := range m {
-		n, err := strconv.ParseInt(v, 10, 64)
+	for {
+		arr, err := lua.MemStats.Exec(ctx, s.client, []string{k.Exp, k.Scopes, k.TTLs}, []string{k.Base, s.vq}).ToArray()
 		if err != nil {
-			return nil, fmt.Errorf("%w: count of scope %q", ErrCorrupt, sc)
+			return nil, fenced.Error("memory", "stats", keys.MemoryTag(root), err)
 		}
-		out[sc] = n
+		if len(arr)%2 != 1 {
+			return nil, fmt.Errorf("%w: mem_stats.lua returned %d elements", ErrProtocol, len(arr))
+		}
+		if more, _ := arr[0].AsInt64(); more == 1 {
+			continue
+		}
+		out := make(map[string]int64, len(arr)/2)
+		for i := 1; i < len(arr); i += 2 {
+			sc, err1 := arr[i].ToString()
+			n, err2 := arr[i+1].AsInt64()
+			if err1 != nil || err2 != nil {
+				return nil, fmt.Errorf("%w: count of scope %q", ErrCorrupt, sc)
+			}
+			out[sc] = n
+		}
+		return out, nil
 	}
-	return out, nil
 }
 
 // Count returns the number of records in scope, and in its descendants
@@ -479,9 +491,9 @@ type Page struct {
 }
 
 // List returns a page of the records of scope (not of its descendants),
-// newest first (ties: id descending). Records that expired are left out,
-// so a page may be shorter than the limit while Next is set. One round
-// trip per page.
+// newest first (ties: id descending, bytewise). Records that expired
+// (and index entries not swept yet) are left out, so a page may be shorter
+// than the limit while Next is set. One round trip per page.
 func (s *Store) List(ctx context.Context, scope string, o ListOptions) (_ Page, err error) {
 	ctx, sp := s.obs.Start(ctx, opList, scope, 0)
 	defer sp.End(&err)
@@ -518,7 +530,7 @@ func (s *Store) List(ctx context.Context, scope string, o ListOptions) (_ Page, 
 		if err != nil {
 			return Page{}, err
 		}
-		if ok {
+		if ok && r.Scope == scope { // not a record that expired, nor one that moved away
 			p.Records = append(p.Records, r)
 		}
 	}

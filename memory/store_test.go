@@ -45,7 +45,7 @@ func newEnv(t *testing.T, s *redistest.Server, o memory.Options) *env {
 // snapshots): the fixed ones, the records ids and the indexes of scopes.
 func (e *env) rootKeys(root string, ids, scopes []string) []string {
 	k := keys.ForMemory(e.prefix, root)
-	out := []string{k.Lock, k.Fence, k.Meta, k.Exp, k.Scopes}
+	out := []string{k.Lock, k.Fence, k.Meta, k.Exp, k.Scopes, k.TTLs}
 	for _, id := range ids {
 		out = append(out, k.Record(id))
 	}

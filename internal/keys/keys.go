@@ -210,18 +210,19 @@ func TagOf(key string) string {
 //
 //	<prefix>:{mem:<root>}:lock       lock record of the lock named "mem:<root>"
 //	<prefix>:{mem:<root>}:fence      that lock's fence counter
-//	<prefix>:{mem:<root>}:mmeta      hash: fence (highest token accepted by a memory write)
+//	<prefix>:{mem:<root>}:mmeta      hash: fence (highest token accepted by a memory write), ep (write epoch)
 //	<prefix>:{mem:<root>}:mexp       zset: "<scope>\n<id>" -> expiry (unix ms) of records with a TTL
 //	<prefix>:{mem:<root>}:mscopes    hash: scope -> number of records
+//	<prefix>:{mem:<root>}:mttl       hash: id -> scope of records put with a TTL (until their entries are swept)
 //	<prefix>:{mem:<root>}:r:<id>     hash: one record
 //	<prefix>:{mem:<root>}:sx:<scope> zset: record id -> created_at (unix ms), one per scope
 //
 // Base is "<prefix>:{mem:<root>}:", the beginning of every key of the tag.
 type Memory struct {
-	Lock, Fence, Meta, Exp, Scopes, Base string
+	Lock, Fence, Meta, Exp, Scopes, TTLs, Base string
 }
 
-var memorySuffixes = [...]string{"lock", "fence", "mmeta", "mexp", "mscopes", ""}
+var memorySuffixes = [...]string{"lock", "fence", "mmeta", "mexp", "mscopes", "mttl", ""}
 
 // MemoryTag returns the hash tag of the memory scope root root: "mem:" + root.
 // It is also the name of the lock that fences writes to the root's scopes.
@@ -232,7 +233,7 @@ func MemoryTag(root string) string { return "mem:" + root }
 func ForMemory(prefix, root string) Memory {
 	var v [len(memorySuffixes)]string
 	build(prefix, MemoryTag(root), memorySuffixes[:], v[:], nil)
-	return Memory{Lock: v[0], Fence: v[1], Meta: v[2], Exp: v[3], Scopes: v[4], Base: v[5]}
+	return Memory{Lock: v[0], Fence: v[1], Meta: v[2], Exp: v[3], Scopes: v[4], TTLs: v[5], Base: v[6]}
 }
 
 // Record returns the key of record id of the tag.

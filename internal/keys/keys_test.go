@@ -123,7 +123,8 @@ func TestForMemory(t *testing.T) {
 	m := ForMemory("fk", "user/42")
 	want := Memory{
 		Lock: "fk:{mem:user/42}:lock", Fence: "fk:{mem:user/42}:fence", Meta: "fk:{mem:user/42}:mmeta",
-		Exp: "fk:{mem:user/42}:mexp", Scopes: "fk:{mem:user/42}:mscopes", Base: "fk:{mem:user/42}:",
+		Exp: "fk:{mem:user/42}:mexp", Scopes: "fk:{mem:user/42}:mscopes", TTLs: "fk:{mem:user/42}:mttl",
+		Base: "fk:{mem:user/42}:",
 	}
 	if m != want {
 		t.Fatalf("ForMemory = %+v, want %+v", m, want)

@@ -3,6 +3,7 @@ package redistest
 import (
 	"fmt"
 	"sort"
+	"strconv"
 	"strings"
 	"testing"
 )
@@ -46,8 +47,17 @@ func (s *Server) Snapshot(t testing.TB, keys ...string) map[string]string {
 			sort.Strings(items)
 			val = fmt.Sprintf("%q", items)
 		case "zset":
+			// AsZScores reads both the flat RESP2 reply and RESP3's
+			// [member, score] pairs (AsStrSlice fails on the latter).
 			m := s.Do(t, "ZRANGE", key, "0", "-1", "WITHSCORES")
-			items, _ := m.AsStrSlice()
+			zs, err := m.AsZScores()
+			if err != nil {
+				t.Fatalf("redistest: ZRANGE %s: %v", key, err)
+			}
+			items := make([]string, 0, 2*len(zs))
+			for _, z := range zs {
+				items = append(items, z.Member, strconv.FormatFloat(z.Score, 'f', -1, 64))
+			}
 			val = fmt.Sprintf("%q", items)
 		case "stream":
 			m := s.Do(t, "XRANGE", key, "-", "+")

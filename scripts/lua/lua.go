@@ -27,7 +27,12 @@
 //
 // Every script validates all its preconditions before its first write, and
 // every key a script touches shares one hash tag, so scripts run unchanged on
-// Redis Cluster.
+// Redis Cluster. The memory scripts (mem_*.lua) also write keys they build
+// from the tag instead of declaring them (the index of a scope a record
+// leaves, the records of a Reset, swept entries): they read every such key
+// before their first write and never write a key they emptied in the same
+// call, so that during a Cluster slot migration a key already moved stops
+// the script before it has changed anything (see mem_lib.lua).
 package lua
 
 import (
