@@ -195,6 +195,7 @@ func runCase(b *testing.B, im impl, c benchCase) {
 	}
 
 	b.ReportAllocs()
+	cpu0, cpuOK := serverCPUOf(b, s)
 	b.ResetTimer()
 	if par == 0 {
 		for i := 0; i < b.N; i++ {
@@ -236,6 +237,9 @@ func runCase(b *testing.B, im impl, c benchCase) {
 	}
 	b.ReportMetric(all.quantile(0.50)/1e3, "p50-µs")
 	b.ReportMetric(all.quantile(0.99)/1e3, "p99-µs")
+	if cpu1, ok := serverCPUOf(b, s); ok && cpuOK && b.N > 0 {
+		b.ReportMetric((cpu1-cpu0)*1e6/float64(b.N), "srv-cpu-µs/op")
+	}
 }
 
 // --- floor: SET NX PX + DEL on rueidis, no owner check, no token ---

@@ -316,8 +316,11 @@ func benchState(data json.RawMessage) statestore.State {
 // process has used. Benchmarks of this binary run one at a time and the
 // server is this binary's own, so a delta over the timed part is the
 // server's cost of the measured operations (plus a little background work).
-func (e *stateEnv) serverCPU(b *testing.B) (float64, bool) {
-	msg := e.s.Do(b, "INFO", "cpu")
+func (e *stateEnv) serverCPU(b *testing.B) (float64, bool) { return serverCPUOf(b, e.s) }
+
+// serverCPUOf is serverCPU for any server of this binary.
+func serverCPUOf(b *testing.B, s *redistest.Server) (float64, bool) {
+	msg := s.Do(b, "INFO", "cpu")
 	info, err := msg.ToString()
 	if err != nil {
 		b.Logf("INFO cpu: %v", err)

@@ -394,6 +394,11 @@ func (lk *Lock) watchdog() {
 // ([fencing.ErrWriteRefused]) or does not reply ([fencing.ErrNoReply],
 // after at most Options.CallTimeout), the error is returned as is, the
 // lease goes on, and the next call tries again.
+//
+// ctx carries values (traces) only: a release is sent and waited for even
+// when ctx has ended (a deferred Release with a request's context that is
+// already done still gives the lock back), within Options.CallTimeout.
+// Knowing its outcome is what lets Release report the lease's end truly.
 func (lk *Lock) Release(ctx context.Context) (err error) {
 	if lk == nil {
 		return nil
@@ -409,7 +414,7 @@ func (lk *Lock) Release(ctx context.Context) (err error) {
 	ctx, sp := lk.locker.obs.Start(ctx, opRelease, lk.name, lk.token)
 	defer sp.End(&err)
 	lostBefore := lk.Err()
-	r, err := lk.locker.runRelease(ctx, &lk.keys, lk.holder, lk.tokStr)
+	r, err := lk.locker.runRelease(lk.locker.detach(ctx), &lk.keys, lk.holder, lk.tokStr)
 	lk.mu.Lock()
 	lk.releasing--
 	held := lk.heldLoss

@@ -406,7 +406,7 @@ func (l *Locker) tryAcquire(ctx context.Context, name string) (*Lock, error) {
 		return nil, fmt.Errorf("lock: acquire %q: %w", name, err) // nothing sent
 	}
 	k, holder := l.newAttempt(name)
-	r, err := l.runAcquire(detach(ctx), &k, holder, false)
+	r, err := l.runAcquire(l.detach(ctx), &k, holder, false)
 	if err != nil {
 		if !scripterr.IsRedis(err) {
 			l.abandon(&k, holder)
@@ -430,15 +430,12 @@ func (l *Locker) tryAcquire(ctx context.Context, name string) (*Lock, error) {
 	return l.newLock(name, k, holder, r.token, r.tokStr, r.at, r.sent, r.pttl), nil
 }
 
-// detach returns a context with ctx's values that the caller cannot end:
-// a look at the lock, once sent, is waited for (each command is bounded by
-// CallTimeout), so that its outcome is known before the caller gives up.
-// A context that cannot end is returned as it is, at no cost.
-func detach(ctx context.Context) context.Context {
-	if ctx.Done() == nil {
-		return ctx
-	}
-	return context.WithoutCancel(ctx)
+// detach returns a context with ctx's values that the caller cannot end
+// and that ends after CallTimeout: a look at the lock (or a release), once
+// sent, is waited for, so that its outcome is known before the caller
+// gives up. It costs one small allocation and no timer.
+func (l *Locker) detach(ctx context.Context) context.Context {
+	return bounded.Detach(ctx, l.opts.CallTimeout)
 }
 
 // live reports whether a lease of ttl counted from base (less the drift

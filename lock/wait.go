@@ -314,9 +314,8 @@ func (l *Locker) acquire(ctx context.Context, name string) (*Lock, error) {
 	var last error
 	var lastLook time.Time
 	lastReply := time.Now()
-	looks := detach(ctx)
 	for {
-		r, err := l.runAcquire(looks, &k, holder, true)
+		r, err := l.runAcquire(l.detach(ctx), &k, holder, true)
 		var sleep time.Duration
 		replied := err == nil || scripterr.IsRedis(err)
 		if replied {

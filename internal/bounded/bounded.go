@@ -16,6 +16,8 @@ import (
 	"fmt"
 	"strconv"
 	"strings"
+	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/redis/rueidis"
@@ -158,17 +160,102 @@ func noop() {}
 
 // bound returns ctx limited to d+block from now, unless ctx already ends
 // sooner; the returned duration is the bound applied (0 when none was).
-// A ctx that ends sooner costs nothing: no timer, no allocation.
+// A ctx that ends sooner costs nothing. A ctx that cannot be cancelled
+// (Done() == nil: context.Background, or context.WithoutCancel as the lock
+// uses for its looks) gets a deadline context that shares its channel with
+// every other call ending in the same tick (see wheel): one small
+// allocation and no timer of its own. Only a cancellable ctx without a
+// near deadline pays for context.WithTimeout.
 func bound(ctx context.Context, d, block time.Duration) (context.Context, context.CancelFunc, time.Duration) {
 	if d <= 0 || block < 0 {
 		return ctx, noop, 0
 	}
 	d += block
-	if dl, ok := ctx.Deadline(); ok && time.Until(dl) <= d {
+	dl, ok := ctx.Deadline()
+	if ok && time.Until(dl) <= d+tick { // a Detach of the same bound ends up to a tick late
 		return ctx, noop, 0
+	}
+	if ctx.Done() == nil {
+		at, done := ticks.after(d)
+		return &tickCtx{parent: ctx, deadline: at, done: done}, noop, d
 	}
 	ctx, cancel := context.WithTimeout(ctx, d)
 	return ctx, cancel, d
+}
+
+// Detach returns a context with ctx's values that ctx's cancellation does
+// not end and that ends d from now (up to one tick later), without a timer
+// of its own: for a request that, once sent, must be waited for so that its
+// outcome is known (the lock's looks and releases). d <= 0: no deadline.
+func Detach(ctx context.Context, d time.Duration) context.Context {
+	if d <= 0 {
+		return context.WithoutCancel(ctx)
+	}
+	at, done := ticks.after(d)
+	return &tickCtx{parent: ctx, deadline: at, done: done}
+}
+
+// tickCtx is a context with its parent's values that its parent cannot
+// cancel and that ends at deadline, when its shared done channel closes.
+type tickCtx struct {
+	parent   context.Context
+	deadline time.Time
+	done     <-chan struct{}
+}
+
+func (c *tickCtx) Value(key any) any             { return c.parent.Value(key) }
+func (c *tickCtx) Deadline() (time.Time, bool) { return c.deadline, true }
+func (c *tickCtx) Done() <-chan struct{}       { return c.done }
+func (c *tickCtx) Err() error {
+	select {
+	case <-c.done:
+		return context.DeadlineExceeded
+	default:
+		return nil
+	}
+}
+
+// tick is the resolution of shared deadlines: a bound ends up to one tick
+// later than asked.
+const tick = 10 * time.Millisecond
+
+// wheel hands out channels that close at tick boundaries, one channel and
+// one timer per boundary in use, however many calls share it.
+type wheel struct {
+	mu   sync.Mutex
+	last atomic.Pointer[slot]
+	m    map[int64]*slot
+}
+
+type slot struct {
+	at   int64 // unix nanoseconds, a multiple of tick
+	done chan struct{}
+}
+
+var ticks = &wheel{m: map[int64]*slot{}}
+
+// after returns the first tick boundary at least d from now and a channel
+// closed at that moment.
+func (w *wheel) after(d time.Duration) (time.Time, <-chan struct{}) {
+	at := (time.Now().Add(d).UnixNano()/int64(tick) + 1) * int64(tick)
+	if s := w.last.Load(); s != nil && s.at == at {
+		return time.Unix(0, at), s.done
+	}
+	w.mu.Lock()
+	s := w.m[at]
+	if s == nil {
+		s = &slot{at: at, done: make(chan struct{})}
+		w.m[at] = s
+		time.AfterFunc(time.Until(time.Unix(0, at)), func() {
+			w.mu.Lock()
+			delete(w.m, at)
+			w.mu.Unlock()
+			close(s.done)
+		})
+	}
+	w.mu.Unlock()
+	w.last.Store(s)
+	return time.Unix(0, at), s.done
 }
 
 // blockOf returns how long cmd may block on the server by itself: its
