@@ -203,7 +203,7 @@ type tickCtx struct {
 	done     <-chan struct{}
 }
 
-func (c *tickCtx) Value(key any) any             { return c.parent.Value(key) }
+func (c *tickCtx) Value(key any) any           { return c.parent.Value(key) }
 func (c *tickCtx) Deadline() (time.Time, bool) { return c.deadline, true }
 func (c *tickCtx) Done() <-chan struct{}       { return c.done }
 func (c *tickCtx) Err() error {
