@@ -427,6 +427,11 @@ func TestAcquire(t *testing.T) {
 		tcase{name: "wrong type: lock is a hash", setup: cat("HSET $lock a b", busyFree), steps: []step{{argv: acqA, reply: wrongType()}}},
 		tcase{name: "wrong type: lock is a list, wait", setup: cat("RPUSH $lock a", busyFree), steps: []step{{argv: acq(3, "1"), reply: wrongType()}}},
 		tcase{name: "wrong type: fence is a hash", setup: cat("HSET $fence a b", queued(w1, "100", live+"|20000")), steps: []step{{argv: acqA, reply: wrongType()}}},
+		// The fast path (free, nobody queued) must refuse the same way.
+		tcase{name: "wrong type: fence is a hash, free, nobody queued", setup: cat("HSET $fence a b"), steps: []step{{argv: acqA, reply: wrongType()}}},
+		tcase{name: "wrong type: lock is a hash, nobody queued", setup: cat("HSET $lock a b"), steps: []step{{argv: acqA, reply: wrongType()}}},
+		tcase{name: "corrupt fence, free, nobody queued", setup: cat(setFence("junk")), steps: []step{{argv: acqA, reply: fkErr(corrupt, "fence $fence")}}},
+		tcase{name: "fence with no token left above it, free, nobody queued", setup: cat(setFence("9007199254740991")), steps: []step{{argv: acqA, reply: fkErr(corrupt, "fence $fence")}}},
 		tcase{name: "wrong type: queue is a string", setup: cat(setFence(f0), "SET $q x", "HSET $qi "+w1+" "+live+"|20000"), steps: []step{{argv: acq(3, "1"), reply: wrongType()}}},
 		tcase{name: "wrong type: queue info is a string", setup: cat(setFence(f0), "ZADD $q 100 "+w1, "SET $qi x"), steps: []step{{argv: acq(3, "1"), reply: wrongType()}}},
 		tcase{name: "wrong type: held, wait, queue is a string", setup: cat(setLock(f0, other, 20000), "SET $q x"), steps: []step{{argv: acq(3, "1"), reply: wrongType()}}},
@@ -1003,13 +1008,28 @@ func TestAll(t *testing.T) {
 		if got := strings.HasPrefix(fields["Retryable"], "yes"); got != s.Retryable() {
 			t.Errorf("%s: header Retryable %q but Retryable() = %v", s.Name(), fields["Retryable"], s.Retryable())
 		}
+		// The libraries go before the body, or at its "-- @libraries" line
+		// (below a fast path).
+		before, after, split := strings.Cut(body, "\n-- @libraries\n")
 		var src strings.Builder
+		if split {
+			src.WriteString(before + "\n")
+		} else {
+			after = body
+		}
 		for _, inc := range include {
 			src.WriteString(files[inc] + "\n")
 		}
-		src.WriteString(body)
+		src.WriteString(after)
 		if s.Source() != src.String() {
-			t.Errorf("%s: Source() is not the included libraries followed by the file", s.Name())
+			t.Errorf("%s: Source() is not the included libraries (at -- @libraries, or first) and the file", s.Name())
+		}
+		if split {
+			for _, line := range strings.Split(before, "\n") {
+				if code, _, _ := strings.Cut(line, "--"); strings.Contains(code, "fk_") {
+					t.Errorf("%s: the code above -- @libraries calls fk_ helpers, which are not defined there: %q", s.Name(), line)
+				}
+			}
 		}
 		if sum := sha1.Sum([]byte(s.Source())); s.SHA1() != hex.EncodeToString(sum[:]) {
 			t.Errorf("%s: SHA1() = %s, not the SHA-1 of Source()", s.Name(), s.SHA1())
