@@ -75,23 +75,33 @@ func (c *Client) Timeout() time.Duration { return c.d }
 
 // Do implements rueidis.Client.
 func (c *Client) Do(ctx context.Context, cmd rueidis.Completed) rueidis.RedisResult {
-	ctx, cancel, d := bound(ctx, c.d, blockOf(&cmd))
-	res := c.Client.Do(ctx, cmd)
-	cancel()
-	return mark(res, d)
+	return do(ctx, c.d, c.Client, cmd)
 }
 
 // DoMulti implements rueidis.Client.
 func (c *Client) DoMulti(ctx context.Context, multi ...rueidis.Completed) []rueidis.RedisResult {
+	return doMulti(ctx, c.d, c.Client, multi)
+}
+
+// do runs cmd on c within d (plus its BLOCK time).
+func do(ctx context.Context, d time.Duration, c rueidis.CommandClient, cmd rueidis.Completed) rueidis.RedisResult {
+	ctx, cancel, applied := bound(ctx, d, blockOf(&cmd))
+	res := c.Do(ctx, cmd)
+	cancel()
+	return mark(res, applied)
+}
+
+// doMulti runs multi on c within d (plus the longest BLOCK time).
+func doMulti(ctx context.Context, d time.Duration, c rueidis.CommandClient, multi []rueidis.Completed) []rueidis.RedisResult {
 	var block time.Duration
 	for i := range multi {
 		block = max(block, blockOf(&multi[i]))
 	}
-	ctx, cancel, d := bound(ctx, c.d, block)
-	out := c.Client.DoMulti(ctx, multi...)
+	ctx, cancel, applied := bound(ctx, d, block)
+	out := c.DoMulti(ctx, multi...)
 	cancel()
 	for i := range out {
-		out[i] = mark(out[i], d)
+		out[i] = mark(out[i], applied)
 	}
 	return out
 }
@@ -136,24 +146,11 @@ type dedicated struct {
 }
 
 func (c *dedicated) Do(ctx context.Context, cmd rueidis.Completed) rueidis.RedisResult {
-	ctx, cancel, d := bound(ctx, c.d, blockOf(&cmd))
-	res := c.DedicatedClient.Do(ctx, cmd)
-	cancel()
-	return mark(res, d)
+	return do(ctx, c.d, c.DedicatedClient, cmd)
 }
 
 func (c *dedicated) DoMulti(ctx context.Context, multi ...rueidis.Completed) []rueidis.RedisResult {
-	var block time.Duration
-	for i := range multi {
-		block = max(block, blockOf(&multi[i]))
-	}
-	ctx, cancel, d := bound(ctx, c.d, block)
-	out := c.DedicatedClient.DoMulti(ctx, multi...)
-	cancel()
-	for i := range out {
-		out[i] = mark(out[i], d)
-	}
-	return out
+	return doMulti(ctx, c.d, c.DedicatedClient, multi)
 }
 
 func noop() {}
