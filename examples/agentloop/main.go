@@ -50,10 +50,10 @@ import (
 )
 
 const (
-	prefix    = "agentloop"            // lock.Options.Prefix == statestore.Options.Prefix
-	ttl       = 500 * time.Millisecond // the lease; each step renews it
-	crashStep = 3                      // A crashes in the middle of this step
-	timeout   = 20 * time.Second       // the whole run, whatever happens
+	prefix    = "agentloop"      // lock.Options.Prefix == statestore.Options.Prefix
+	ttl       = 2 * time.Second  // the lease; each step renews it (a step under -race on a loaded 2-core machine took over 500 ms)
+	crashStep = 3                // A crashes in the middle of this step
+	timeout   = 20 * time.Second // the whole run, whatever happens
 )
 
 func main() {
