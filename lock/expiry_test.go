@@ -31,9 +31,12 @@ func TestNoKeyLivesForever(t *testing.T) {
 			t.Run(tc.name, func(t *testing.T) {
 				ctx := ctxT(t, 30*time.Second)
 				prefix := s.Prefix(t)
-				opts := lock.Options{Prefix: prefix, TTL: 200 * time.Millisecond, EventLog: true, FenceTTL: tc.fenceTTL, RetryInterval: 10 * time.Millisecond}
+				opts := lock.Options{Prefix: prefix, TTL: 5 * time.Second, EventLog: true, FenceTTL: tc.fenceTTL, RetryInterval: 10 * time.Millisecond}
 				a := newLocker(t, s, opts)
 				b := newLocker(t, s, opts)
+				short := opts
+				short.TTL = 100 * time.Millisecond
+				brief := newLocker(t, s, short)
 
 				lk, err := a.TryAcquire(ctx, "plain")
 				require.NoError(t, err)
@@ -53,18 +56,18 @@ func TestNoKeyLivesForever(t *testing.T) {
 				require.NoError(t, held.Release(ctx))
 				require.NoError(t, (<-got).Release(ctx))
 
-				_, err = a.TryAcquire(ctx, "expired") // never released
+				_, err = brief.TryAcquire(ctx, "expired") // never released
 				require.NoError(t, err)
 				s.FastForward(time.Second)
-				time.Sleep(250 * time.Millisecond)
+				time.Sleep(150 * time.Millisecond)
 				lk, err = b.TryAcquire(ctx, "expired") // logs lock_lost first
 				require.NoError(t, err)
 				require.NoError(t, lk.Release(ctx))
 
 				held, err = a.TryAcquire(ctx, "gaveup")
 				require.NoError(t, err)
-				short, cancel := context.WithTimeout(ctx, 30*time.Millisecond)
-				_, err = b.Acquire(short, "gaveup")
+				wait, cancel := context.WithTimeout(ctx, 30*time.Millisecond)
+				_, err = b.Acquire(wait, "gaveup")
 				cancel()
 				require.Error(t, err)
 				require.NoError(t, held.Release(ctx))

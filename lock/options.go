@@ -93,10 +93,11 @@ type Options struct {
 	// [fencing.ErrNoReply] that wraps the transport or timeout error.
 	// TryAcquire, Refresh, Release and Inspect therefore return within
 	// CallTimeout (plus the give-up described at TryAcquire); Acquire
-	// returns when no look at the lock got a reply for CallTimeout, even
-	// if its context would let it wait longer. Default: TTL, but at least
-	// 1s and at most 5s (a reply later than the lease is of no use to a
-	// holder), plus twice ReplicaTimeout with MinReplicas.
+	// returns when three looks in a row and CallTimeout went by without
+	// any reply, even if its context would let it wait longer. Default:
+	// TTL, but at least 2s (a slow reply is not an outage) and at most 5s
+	// (a reply much later than the lease is of no use to a holder), plus
+	// twice ReplicaTimeout with MinReplicas.
 	CallTimeout time.Duration
 
 	// Telemetry configures spans, metrics and logs (package telemetry).
@@ -194,7 +195,7 @@ func (o Options) withDefaults() Options {
 		o.ReplicaTimeout = DefaultReplicaWait
 	}
 	if o.CallTimeout == 0 {
-		o.CallTimeout = min(max(o.TTL, time.Second), DefaultCallTimeout)
+		o.CallTimeout = min(max(o.TTL, 2*time.Second), DefaultCallTimeout)
 		if o.MinReplicas > 0 {
 			o.CallTimeout += 2 * o.ReplicaTimeout
 		}

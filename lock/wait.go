@@ -266,8 +266,9 @@ func (l *Locker) sleepFor(holderTTL time.Duration) time.Duration {
 // when ctx ends first, errors.Join of the last [*NotAcquiredError] (or,
 // before any look was answered, the last error) with ctx.Err(). While
 // Redis refuses writes ([fencing.ErrWriteRefused]) or does not answer,
-// Acquire keeps waiting; after Options.CallTimeout without any reply it
-// returns the last error, which matches [fencing.ErrNoReply].
+// Acquire keeps waiting; once three looks in a row went unanswered and
+// Options.CallTimeout passed since the last reply, it returns the last
+// error, which matches [fencing.ErrNoReply].
 //
 // A waiter that gives up also gives back its place in the queue, and the
 // lock if it was handed over in the meantime, before Acquire returns. A
@@ -313,13 +314,13 @@ func (l *Locker) acquire(ctx context.Context, name string) (*Lock, error) {
 	// grant to us, so a lease announced later is counted from it.
 	var last error
 	var lastLook time.Time
-	lastReply := time.Now()
+	lastReply, noReply := time.Now(), 0 // noReply: looks in a row without a reply
 	for {
 		r, err := l.runAcquire(l.detach(ctx), &k, holder, true)
 		var sleep time.Duration
 		replied := err == nil || scripterr.IsRedis(err)
 		if replied {
-			lastReply = time.Now()
+			lastReply, noReply = time.Now(), 0
 		}
 		switch {
 		case err == nil:
@@ -331,7 +332,7 @@ func (l *Locker) acquire(ctx context.Context, name string) (*Lock, error) {
 			if _, ok := last.(*NotAcquiredError); !ok {
 				last = err
 			}
-			if !replied && time.Since(lastReply) >= l.opts.CallTimeout {
+			if noReply++; !replied && noReply >= 3 && time.Since(lastReply) >= l.opts.CallTimeout {
 				l.abandon(&k, holder)
 				return nil, err
 			}
