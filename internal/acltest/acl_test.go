@@ -35,6 +35,14 @@ const (
 func newRestricted(t *testing.T) (*redistest.Server, rueidis.Client) {
 	t.Helper()
 	s := redistest.NewPrivateRedis(t)
+	return s, restrictedClient(t, s, s.ClientOptionAs(user, password))
+}
+
+// restrictedClient creates the executor user from docs/ACL.md on s (see
+// newRestricted) and returns a client with opt, which should name that
+// user.
+func restrictedClient(t *testing.T, s *redistest.Server, opt rueidis.ClientOption) rueidis.Client {
+	t.Helper()
 	lines := redistest.ACLLines(t, aclDoc, user)
 	if err := s.SetUser(t, lines[0], password); err != nil {
 		t.Fatalf("docs/ACL.md line does not apply: %v\n%s", err, strings.Join(lines[0], " "))
@@ -48,13 +56,13 @@ func newRestricted(t *testing.T) (*redistest.Server, rueidis.Client) {
 			t.Fatalf("optional ACL line: %v", err)
 		}
 	}
-	c, err := rueidis.NewClient(s.ClientOptionAs(user, password))
+	c, err := rueidis.NewClient(opt)
 	if err != nil {
 		t.Fatalf("connect as %s: %v", user, err)
 	}
 	t.Cleanup(c.Close)
 	s.ResetACLLog(t)
-	return s, c
+	return c
 }
 
 // TestExecutorACL runs every package's representative operations as the
@@ -63,12 +71,23 @@ func newRestricted(t *testing.T) (*redistest.Server, rueidis.Client) {
 // notice or a probe).
 func TestExecutorACL(t *testing.T) {
 	s, c := newRestricted(t)
+	runSuite(t, c, func() []redistest.ACLLogEntry { return s.ACLLog(t) })
+}
+
+// runSuite runs every package's representative operations through c and
+// fails the test when one fails or aclLog (nil: not checked) returns
+// entries afterwards.
+func runSuite(t *testing.T, c rueidis.Client, aclLog func() []redistest.ACLLogEntry) {
+	t.Helper()
+	if aclLog == nil {
+		aclLog = func() []redistest.ACLLogEntry { return nil }
+	}
 	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
 	defer cancel()
 	must := func(what string, err error) {
 		t.Helper()
 		if err != nil {
-			t.Fatalf("%s as %s: %v (ACL LOG: %v)", what, user, err, s.ACLLog(t))
+			t.Fatalf("%s: %v (ACL LOG: %v)", what, err, aclLog())
 		}
 	}
 
@@ -250,7 +269,7 @@ func TestExecutorACL(t *testing.T) {
 	must("Delete", err)
 	must("Release", lb.Release(ctx))
 
-	if log := s.ACLLog(t); len(log) > 0 {
+	if log := aclLog(); len(log) > 0 {
 		t.Errorf("the ACL refused %d command(s) during the suite; add them to docs/ACL.md:\n%v", len(log), log)
 	}
 }
