@@ -8,6 +8,7 @@
 package embedded
 
 import (
+	"context"
 	"fmt"
 	"os"
 	"time"
@@ -32,7 +33,11 @@ type Server struct {
 }
 
 // Start returns the server named by REDIS_URL (any URL rueidis.ParseURL
-// accepts), or starts a miniredis on a free loopback port.
+// accepts, rediss:// for TLS), or starts a miniredis on a free loopback
+// port. TLS files come from the environment (TLSFilesFromEnv:
+// REDIS_TLS_CA_FILE, REDIS_TLS_CERT_FILE, REDIS_TLS_KEY_FILE,
+// REDIS_TLS_INSECURE_SKIP_VERIFY). It returns an error for a URL that does
+// not parse, and one matching ErrTLSConfig for unusable TLS settings.
 func Start() (*Server, error) {
 	if url := os.Getenv("REDIS_URL"); url != "" {
 		opt, err := rueidis.ParseURL(url)
@@ -41,7 +46,17 @@ func Start() (*Server, error) {
 			// rejected, which may be the password's.
 			return nil, fmt.Errorf("embedded: REDIS_URL %s: not a redis URL rueidis.ParseURL accepts: %s", RedactURL(url), redact.ParseError(url, err))
 		}
-		return &Server{Option: opt, Description: "Redis at " + RedactURL(url)}, nil
+		if err := TLSFilesFromEnv(nil).Apply(&opt); err != nil {
+			return nil, fmt.Errorf("embedded: REDIS_URL %s: %w", RedactURL(url), err)
+		}
+		desc := "Redis at " + RedactURL(url)
+		if opt.TLSConfig != nil {
+			desc += " over TLS"
+			if opt.TLSConfig.InsecureSkipVerify {
+				desc += " (certificate NOT verified)"
+			}
+		}
+		return &Server{Option: opt, Description: desc}, nil
 	}
 	return StartMini()
 }
@@ -75,8 +90,24 @@ func MiniOption(addr string) rueidis.ClientOption {
 }
 
 // NewClient returns a new client of the server; close it when done.
+// rueidis connects at once; over TLS NewClient also sends a PING, so that
+// a refused client certificate shows here too. A TLS failure matches
+// ErrTLSUnknownAuthority, ErrTLSExpired, ErrTLSHostname or
+// ErrTLSClientCertRequired (see DiagnoseTLS).
 func (s *Server) NewClient() (rueidis.Client, error) {
-	return rueidis.NewClient(s.Option)
+	c, err := rueidis.NewClient(s.Option)
+	if err == nil && s.Option.TLSConfig != nil {
+		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		defer cancel()
+		if err = c.Do(ctx, c.B().Ping().Build()).Error(); err != nil {
+			c.Close()
+			c = nil
+		}
+	}
+	if err != nil {
+		return nil, DiagnoseTLS(context.Background(), s.Option, err)
+	}
+	return c, nil
 }
 
 // Sleep pauses the caller for d. miniredis only expires keys when told that
