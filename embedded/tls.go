@@ -2,234 +2,65 @@ package embedded
 
 import (
 	"context"
-	"crypto/tls"
-	"crypto/x509"
-	"errors"
-	"fmt"
-	"net"
-	"os"
-	"strings"
-	"time"
 
 	"github.com/redis/rueidis"
+
+	"github.com/fencekit/fencekit/internal/tlsconf"
 )
 
-// The TLS failures Classify recognizes. Errors returned by Server.NewClient
-// and the fencekit CLI match them with errors.Is; each comes wrapped in a
+// The TLS failures ClassifyTLS and DiagnoseTLS recognize. Errors returned
+// by Server.NewClient match them with errors.Is; each comes wrapped in a
 // *TLSError that keeps the crypto/tls or crypto/x509 error too.
 var (
 	// ErrTLSUnknownAuthority: the server's certificate is not signed by a
 	// CA the client trusts (a wrong or missing CA file).
-	ErrTLSUnknownAuthority = errors.New("tls: server certificate signed by an unknown authority (check the CA file)")
+	ErrTLSUnknownAuthority = tlsconf.ErrUnknownAuthority
 	// ErrTLSExpired: the server's certificate has expired or is not valid
 	// yet.
-	ErrTLSExpired = errors.New("tls: server certificate expired or not yet valid")
-	// ErrTLSHostname: the server's certificate does not name the host
-	// the client dialed.
-	ErrTLSHostname = errors.New("tls: server certificate does not match the host name")
+	ErrTLSExpired = tlsconf.ErrExpired
+	// ErrTLSHostname: the server's certificate does not name the host the
+	// client dialed.
+	ErrTLSHostname = tlsconf.ErrHostname
 	// ErrTLSClientCertRequired: the server asks for a client certificate
 	// (tls-auth-clients yes) and none was given, or it refused the one
 	// given.
-	ErrTLSClientCertRequired = errors.New("tls: server refused the connection without a valid client certificate")
+	ErrTLSClientCertRequired = tlsconf.ErrClientCertRequired
 	// ErrTLSConfig: the TLS settings cannot be used (an unreadable or
 	// invalid CA, certificate or key file, a certificate without its key,
 	// or a skip_verify URL without the explicit opt-in).
-	ErrTLSConfig = errors.New("tls: invalid TLS settings")
+	ErrTLSConfig = tlsconf.ErrConfig
 )
 
-// TLSError is a TLS failure of one of the kinds above. Kind is one of the
-// ErrTLS* sentinels; Err is the underlying error, whose text names no key
-// or password (certificate subjects, host names and times only).
-type TLSError struct {
-	Kind error
-	Err  error
-}
+// TLSError is a TLS failure of a known kind: Kind is one of the ErrTLS*
+// sentinels, Err the underlying error, whose text names no key or
+// password. errors.Is matches both.
+type TLSError = tlsconf.Error
 
-// Error returns Kind's text, then Err's.
-func (e *TLSError) Error() string { return e.Kind.Error() + ": " + e.Err.Error() }
-
-// Unwrap returns Kind and Err, so errors.Is matches both.
-func (e *TLSError) Unwrap() []error { return []error{e.Kind, e.Err} }
-
-// TLSFiles are the TLS settings users have next to a rediss:// URL.
-// The zero value changes nothing.
-type TLSFiles struct {
-	// CAFile is a PEM file of the CAs to trust instead of the system's.
-	CAFile string
-	// CertFile and KeyFile are the PEM client certificate and its private
-	// key, for servers with tls-auth-clients yes (or optional). Both or
-	// neither.
-	CertFile, KeyFile string
-	// InsecureSkipVerify turns off the verification of the server's
-	// certificate: anyone on the path can read and change the traffic.
-	// It is the only way to allow it: a URL with skip_verify is refused
-	// without it. fencekit doctor reports it as a warning.
-	InsecureSkipVerify bool
-}
-
-// Enabled reports whether f asks for TLS.
-func (f TLSFiles) Enabled() bool {
-	return f.CAFile != "" || f.CertFile != "" || f.KeyFile != "" || f.InsecureSkipVerify
-}
+// TLSFiles are the TLS settings users have next to a rediss:// URL: CAFile,
+// CertFile and KeyFile (PEM), and InsecureSkipVerify, the only way to turn
+// verification off. Its Apply method adds them to a rueidis.ClientOption
+// and returns an error matching ErrTLSConfig when they cannot be used.
+type TLSFiles = tlsconf.Files
 
 // TLSFilesFromEnv reads REDIS_TLS_CA_FILE, REDIS_TLS_CERT_FILE,
 // REDIS_TLS_KEY_FILE and REDIS_TLS_INSECURE_SKIP_VERIFY ("1" or "true")
 // through getenv (os.Getenv when nil).
 func TLSFilesFromEnv(getenv func(string) string) TLSFiles {
-	if getenv == nil {
-		getenv = os.Getenv
-	}
-	skip := getenv("REDIS_TLS_INSECURE_SKIP_VERIFY")
-	return TLSFiles{
-		CAFile:             getenv("REDIS_TLS_CA_FILE"),
-		CertFile:           getenv("REDIS_TLS_CERT_FILE"),
-		KeyFile:            getenv("REDIS_TLS_KEY_FILE"),
-		InsecureSkipVerify: skip == "1" || skip == "true",
-	}
-}
-
-// Apply adds f to opt (from rueidis.ParseURL). With any TLS file set, opt
-// uses TLS even for a redis:// URL (TLS 1.2 or later, server name from
-// the first address). It returns an error matching ErrTLSConfig when a
-// file cannot be read or parsed (the error names the file, never its
-// contents), when only one of CertFile and KeyFile is set, or when the URL
-// asked for skip_verify and f.InsecureSkipVerify is false.
-func (f TLSFiles) Apply(opt *rueidis.ClientOption) error {
-	if opt.TLSConfig != nil && opt.TLSConfig.InsecureSkipVerify && !f.InsecureSkipVerify {
-		return &TLSError{Kind: ErrTLSConfig, Err: errors.New("the URL asks for skip_verify: certificate verification can only be turned off explicitly (REDIS_TLS_INSECURE_SKIP_VERIFY=1, fencekit --tls-insecure-skip-verify)")}
-	}
-	if !f.Enabled() {
-		return nil
-	}
-	if (f.CertFile == "") != (f.KeyFile == "") {
-		return &TLSError{Kind: ErrTLSConfig, Err: errors.New("a client certificate needs both the certificate file and the key file")}
-	}
-	cfg := &tls.Config{MinVersion: tls.VersionTLS12}
-	if opt.TLSConfig != nil {
-		cfg = opt.TLSConfig.Clone()
-	}
-	if cfg.ServerName == "" && len(opt.InitAddress) > 0 {
-		cfg.ServerName = hostOf(opt.InitAddress[0])
-	}
-	if f.CAFile != "" {
-		pem, err := os.ReadFile(f.CAFile)
-		if err != nil {
-			return &TLSError{Kind: ErrTLSConfig, Err: fmt.Errorf("CA file: %w", err)}
-		}
-		pool := x509.NewCertPool()
-		if !pool.AppendCertsFromPEM(pem) {
-			return &TLSError{Kind: ErrTLSConfig, Err: fmt.Errorf("CA file %s: no PEM certificate in it", f.CAFile)}
-		}
-		cfg.RootCAs = pool
-	}
-	if f.CertFile != "" {
-		cert, err := tls.LoadX509KeyPair(f.CertFile, f.KeyFile)
-		if err != nil {
-			// crypto/tls names the files and the problem, not the key.
-			return &TLSError{Kind: ErrTLSConfig, Err: fmt.Errorf("client certificate %s with key %s: %w", f.CertFile, f.KeyFile, err)}
-		}
-		cfg.Certificates = []tls.Certificate{cert}
-	}
-	cfg.InsecureSkipVerify = f.InsecureSkipVerify
-	opt.TLSConfig = cfg
-	return nil
-}
-
-// hostOf returns the host of a host:port address.
-func hostOf(addr string) string {
-	for i := len(addr) - 1; i >= 0; i-- {
-		if addr[i] == ':' {
-			h := addr[:i]
-			if len(h) > 1 && h[0] == '[' && h[len(h)-1] == ']' {
-				h = h[1 : len(h)-1]
-			}
-			return h
-		}
-	}
-	return addr
+	return tlsconf.FilesFromEnv(getenv)
 }
 
 // ClassifyTLS returns err wrapped in a *TLSError when it is a TLS failure
-// of a known kind (a certificate from an unknown authority, an expired
-// certificate, a host name mismatch, a client certificate the server
-// required or refused), and err unchanged otherwise (nil stays nil).
+// of a known kind, and err unchanged otherwise (nil stays nil).
 func ClassifyTLS(err error) error {
-	if err == nil {
-		return nil
-	}
-	var te *TLSError
-	if errors.As(err, &te) {
-		return err
-	}
-	var (
-		unknown  x509.UnknownAuthorityError
-		invalid  x509.CertificateInvalidError
-		hostname x509.HostnameError
-		remote   *net.OpError
-	)
-	switch {
-	case errors.As(err, &unknown):
-		return &TLSError{Kind: ErrTLSUnknownAuthority, Err: err}
-	case errors.As(err, &invalid) && invalid.Reason == x509.Expired:
-		return &TLSError{Kind: ErrTLSExpired, Err: err}
-	case errors.As(err, &hostname):
-		return &TLSError{Kind: ErrTLSHostname, Err: err}
-	case errors.As(err, &remote) && remote.Op == "remote error" && isClientCertAlert(remote.Err):
-		return &TLSError{Kind: ErrTLSClientCertRequired, Err: err}
-	}
-	return err
+	return tlsconf.Classify(err)
 }
 
-// clientCertAlerts are the texts of the TLS alerts a server sends about
-// the client's certificate (crypto/tls does not export its alert type).
-var clientCertAlerts = []string{
-	"certificate required", // TLS 1.3: none sent
-	"bad certificate",
-	"unknown certificate authority",
-	"expired certificate",
-	"handshake failure", // OpenSSL's answer to a missing certificate in TLS 1.2
-}
-
-// isClientCertAlert reports whether a remote alert is about the client's
-// certificate.
-func isClientCertAlert(err error) bool {
-	msg := err.Error()
-	for _, a := range clientCertAlerts {
-		if strings.Contains(msg, a) {
-			return true
-		}
-	}
-	return false
-}
-
-// DiagnoseTLS returns err classified by ClassifyTLS. When that finds no
-// known TLS cause and opt uses TLS, it opens one TLS connection to opt's
-// first address and waits up to a second for the server's verdict on the
-// client certificate: under TLS 1.3 a server refuses it only after the
-// client's handshake ended, so the client sees a reset connection instead
-// of the reason. A recognized verdict comes back as a *TLSError that
-// wraps err too; otherwise err is returned unchanged (nil stays nil).
+// DiagnoseTLS is ClassifyTLS, and for an error it does not recognize on a
+// TLS connection, one more TLS connection to opt's first address that
+// waits up to a second for the server's verdict on the client certificate
+// (under TLS 1.3 a refusal arrives after the handshake, and the client
+// sees only a reset connection). It returns err unchanged when it finds
+// no known cause.
 func DiagnoseTLS(ctx context.Context, opt rueidis.ClientOption, err error) error {
-	err = ClassifyTLS(err)
-	var te *TLSError
-	if err == nil || opt.TLSConfig == nil || len(opt.InitAddress) == 0 || errors.As(err, &te) {
-		return err
-	}
-	ctx, cancel := context.WithTimeout(ctx, 3*time.Second)
-	defer cancel()
-	d := tls.Dialer{NetDialer: &net.Dialer{Timeout: 2 * time.Second}, Config: opt.TLSConfig}
-	conn, derr := d.DialContext(ctx, "tcp", opt.InitAddress[0])
-	if derr != nil {
-		if c := ClassifyTLS(derr); errors.As(c, &te) {
-			return &TLSError{Kind: te.Kind, Err: fmt.Errorf("%w (%w)", err, derr)}
-		}
-		return err
-	}
-	defer conn.Close()
-	_ = conn.SetReadDeadline(time.Now().Add(time.Second))
-	_, rerr := conn.Read(make([]byte, 1))
-	if c := ClassifyTLS(rerr); errors.As(c, &te) {
-		return &TLSError{Kind: te.Kind, Err: fmt.Errorf("%w (%w)", err, rerr)}
-	}
-	return err
+	return tlsconf.Diagnose(ctx, opt, err)
 }
