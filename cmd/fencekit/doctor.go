@@ -95,6 +95,8 @@ func runDoctor(ctx context.Context, a *app, _ []string) error {
 	}
 	checks := []checkResult{
 		d.perNode((*node).checkServer),
+		d.checkTLS(ctx),
+		d.checkACLUser(),
 		d.perNode((*node).checkPersistence),
 		d.perNode((*node).checkEviction),
 		d.perNode((*node).checkReplication),
