@@ -17,6 +17,7 @@ import (
 	"github.com/fencekit/fencekit/staging"
 	"github.com/fencekit/fencekit/statestore"
 	"github.com/fencekit/fencekit/stream"
+	"github.com/fencekit/fencekit/telemetry"
 )
 
 func TestMain(m *testing.M) { redistest.Main(m) }
@@ -71,13 +72,13 @@ func restrictedClient(t *testing.T, s *redistest.Server, opt rueidis.ClientOptio
 // notice or a probe).
 func TestExecutorACL(t *testing.T) {
 	s, c := newRestricted(t)
-	runSuite(t, c, func() []redistest.ACLLogEntry { return s.ACLLog(t) })
+	runSuite(t, c, func() []redistest.ACLLogEntry { return s.ACLLog(t) }, telemetry.Options{})
 }
 
-// runSuite runs every package's representative operations through c and
-// fails the test when one fails or aclLog (nil: not checked) returns
-// entries afterwards.
-func runSuite(t *testing.T, c rueidis.Client, aclLog func() []redistest.ACLLogEntry) {
+// runSuite runs every package's representative operations through c, with
+// tel for every store and locker, and fails the test when one fails or
+// aclLog (nil: not checked) returns entries afterwards.
+func runSuite(t *testing.T, c rueidis.Client, aclLog func() []redistest.ACLLogEntry, tel telemetry.Options) {
 	t.Helper()
 	if aclLog == nil {
 		aclLog = func() []redistest.ACLLogEntry { return nil }
@@ -93,10 +94,10 @@ func runSuite(t *testing.T, c rueidis.Client, aclLog func() []redistest.ACLLogEn
 
 	// lock: try, refresh, a waiter in another Locker handed the lock on
 	// release (pub/sub notice), release.
-	a, err := lock.New(c, lock.Options{Owner: "executor-a", TTL: 5 * time.Second})
+	a, err := lock.New(c, lock.Options{Owner: "executor-a", TTL: 5 * time.Second, Telemetry: tel})
 	must("lock.New", err)
 	defer a.Close()
-	b, err := lock.New(c, lock.Options{Owner: "executor-b", TTL: 5 * time.Second, RetryInterval: 2 * time.Second})
+	b, err := lock.New(c, lock.Options{Owner: "executor-b", TTL: 5 * time.Second, RetryInterval: 2 * time.Second, Telemetry: tel})
 	must("lock.New", err)
 	defer b.Close()
 	la, err := a.TryAcquire(ctx, "session-1")
@@ -135,7 +136,7 @@ func runSuite(t *testing.T, c rueidis.Client, aclLog func() []redistest.ACLLogEn
 
 	// MinReplicas issues WAIT; with no replica it reports ErrNotReplicated,
 	// not a permission error.
-	durable, err := lock.New(c, lock.Options{Owner: "executor-w", MinReplicas: 1, ReplicaTimeout: 10 * time.Millisecond})
+	durable, err := lock.New(c, lock.Options{Owner: "executor-w", MinReplicas: 1, ReplicaTimeout: 10 * time.Millisecond, Telemetry: tel})
 	must("lock.New", err)
 	defer durable.Close()
 	if _, err := durable.TryAcquire(ctx, "replicated"); !errors.Is(err, lock.ErrNotReplicated) {
@@ -143,7 +144,7 @@ func runSuite(t *testing.T, c rueidis.Client, aclLog func() []redistest.ACLLogEn
 	}
 
 	// statestore.
-	store, err := statestore.New(c, statestore.Options{})
+	store, err := statestore.New(c, statestore.Options{Telemetry: tel})
 	must("statestore.New", err)
 	_, err = store.Create(ctx, "session-1", tok, statestore.State{AgentType: "coder", Status: statestore.StatusPending, Data: json.RawMessage(`{"items":[]}`)})
 	must("Create", err)
@@ -246,7 +247,7 @@ func runSuite(t *testing.T, c rueidis.Client, aclLog func() []redistest.ACLLogEn
 	}
 
 	// memory, fenced by the lock of its scope root.
-	mem, err := memory.New(c, memory.Options{Dim: 3})
+	mem, err := memory.New(c, memory.Options{Dim: 3, Telemetry: tel})
 	must("memory.New", err)
 	lockName, err := mem.LockName("user/42")
 	must("LockName", err)
