@@ -673,6 +673,12 @@ func (d *doctor) checkReplicaClocks(ctx context.Context) checkResult {
 			opt.InitAddress = []string{addr}
 			opt.Sentinel = rueidis.SentinelOption{}
 			opt.ForceSingleClient = true
+			if opt.TLSConfig != nil {
+				// Verify the replica's certificate against its own
+				// address, not the primary's host name.
+				opt.TLSConfig = opt.TLSConfig.Clone()
+				opt.TLSConfig.ServerName = ""
+			}
 			rc, err := newClient(ctx, opt, d.a.timeout)
 			if err != nil {
 				failed = append(failed, addr+": "+why(err))

@@ -214,3 +214,22 @@ func handshakeOnly(t *testing.T, pair redistest.PEMPair) string {
 	_, port, _ := net.SplitHostPort(l.Addr().String())
 	return port
 }
+
+// TestTLSSentinel: the CLI reaches the primary through a Sentinel, both
+// over mutual TLS, with the files given once.
+func TestTLSSentinel(t *testing.T) {
+	schemas := loadSchemas(t)
+	certs := redistest.NewCerts(t)
+	primary := redistest.NewTLSRedis(t, certs, redistest.TLSAuthClientsYes)
+	sentinel := redistest.NewTLSSentinel(t, primary, certs, "tlsmaster")
+	seedPrefix(t, primary, "fencekit")
+	flags := []string{"--url", "rediss://" + sentinel + "?master_set=tlsmaster",
+		"--tls-ca", certs.CAFile, "--tls-cert", certs.Client.CertFile, "--tls-key", certs.Client.KeyFile}
+	if r := cli(t, append([]string{"lock", "session-1"}, flags...)...); r.code != exitOK || !strings.Contains(r.stdout, "executor-a") {
+		t.Errorf("lock through a TLS Sentinel: exit %d\n%s\n%s", r.code, r.stdout, r.stderr)
+	}
+	checks, r := doctorChecks(t, schemas, flags...)
+	if r.code != exitOK || !strings.Contains(checks["server"].Detail, "sentinel-managed") || checks["tls"].Status != statusOK {
+		t.Errorf("doctor through a TLS Sentinel: exit %d\n%s", r.code, r.stdout)
+	}
+}

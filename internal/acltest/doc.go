@@ -8,7 +8,8 @@
 // runs over TLS too: as the executor user on TLS-only standalone servers
 // with tls-auth-clients yes (client certificate presented) and optional
 // (none presented), and as the default user on a 3-master cluster with
-// tls-cluster and tls-replication on. Those tests need a redis-server
+// tls-cluster and tls-replication on and through a Sentinel with mutual
+// TLS. Those tests need a redis-server
 // built with TLS and skip without one unless FENCEKIT_REQUIRE_TLS=1 (see
 // internal/redistest).
 //

@@ -141,3 +141,30 @@ func TestNoSecretsOverTLS(t *testing.T) {
 	}
 	t.Logf("searched %d log bytes, %d spans, %d errors", logs.Len(), len(sdk.Spans.Ended()), len(errs))
 }
+
+// TestSentinelOverTLS runs the suite through a Sentinel: the Sentinel,
+// the primary and the connection between them all use mutual TLS, and
+// the client's options come from a rediss:// URL with ?master_set= and
+// the TLS files (embedded.TLSFiles), as a program's would.
+func TestSentinelOverTLS(t *testing.T) {
+	certs := redistest.NewCerts(t)
+	primary := redistest.NewTLSRedis(t, certs, redistest.TLSAuthClientsYes)
+	sentinel := redistest.NewTLSSentinel(t, primary, certs, "tlsmaster")
+	opt, err := rueidis.ParseURL("rediss://" + sentinel + "?master_set=tlsmaster")
+	if err != nil {
+		t.Fatal(err)
+	}
+	files := embedded.TLSFiles{CAFile: certs.CAFile, CertFile: certs.Client.CertFile, KeyFile: certs.Client.KeyFile}
+	if err := files.Apply(&opt); err != nil {
+		t.Fatal(err)
+	}
+	c, err := rueidis.NewClient(opt)
+	if err != nil {
+		t.Fatalf("client through the TLS Sentinel: %v", err)
+	}
+	defer c.Close()
+	if c.Mode() != rueidis.ClientModeSentinel {
+		t.Fatalf("client mode %s, want sentinel", c.Mode())
+	}
+	runSuite(t, c, nil, telemetry.Options{})
+}

@@ -29,8 +29,8 @@
 // # TLS
 //
 // NewCerts generates a test PKI (a CA, a server certificate for 127.0.0.1,
-// ::1 and localhost, a client certificate) with crypto/x509. NewTLSRedis
-// and NewTLSCluster start servers that listen on a tls-port only (port 0);
+// ::1 and localhost, a client certificate) with crypto/x509. NewTLSRedis,
+// NewTLSCluster and NewTLSSentinel start servers that listen on a tls-port only (port 0);
 // their ClientOption trusts the CA and presents the client certificate.
 // They need a redis-server built with TLS: the first of $FENCEKIT_TLS_REDIS_SERVER,
 // redis-server in PATH and /usr/bin/redis-server that passes a quick probe

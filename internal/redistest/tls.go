@@ -5,6 +5,7 @@ import (
 	"crypto/tls"
 	"errors"
 	"fmt"
+	"net"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -13,6 +14,8 @@ import (
 	"sync"
 	"testing"
 	"time"
+
+	"github.com/fencekit/fencekit/internal/child"
 )
 
 // TLSServerEnv names the redis-server binary for the TLS tier. Unset, the
@@ -187,4 +190,72 @@ func (s *Server) TLSConfig() *tls.Config {
 
 func addrOf(port int) string {
 	return "127.0.0.1:" + strconv.Itoa(port)
+}
+
+// NewTLSSentinel starts a Sentinel that listens on a tls-port only (with
+// tls-auth-clients yes), reaches primary (from NewTLSRedis with the same
+// certificates) over TLS (tls-replication yes) and monitors it as master
+// set name with quorum 1. It returns the Sentinel's address and stops it
+// at t.Cleanup. It runs the TLS-capable redis-server with --sentinel; skip
+// and failure rules are those of NewTLSRedis.
+func NewTLSSentinel(t testing.TB, primary *Server, c *Certs, name string) string {
+	t.Helper()
+	bin, err := tlsServerBinary()
+	if err != nil {
+		tlsUnavailable(t, err)
+	}
+	addr, err := startTLSSentinel(t, bin, primary.Addrs[0], c, name)
+	if err != nil {
+		unavailable(t, err)
+	}
+	return addr
+}
+
+func startTLSSentinel(t testing.TB, bin, primary string, c *Certs, name string) (string, error) {
+	host, port, err := net.SplitHostPort(primary)
+	if err != nil {
+		return "", err
+	}
+	dir, err := newDir()
+	if err != nil {
+		return "", err
+	}
+	t.Cleanup(func() { _ = os.RemoveAll(dir) })
+	sp, err := child.FreePort(false)
+	if err != nil {
+		return "", err
+	}
+	tlsAddrs.Store(addrOf(sp), c.ClientTLS(t))
+	// Sentinel rewrites its config file, so it gets one of its own.
+	conf := filepath.Join(dir, "sentinel.conf")
+	body := fmt.Sprintf("port 0\ntls-port %d\nbind 127.0.0.1\nprotected-mode no\ndir %s\n"+
+		"tls-cert-file %s\ntls-key-file %s\ntls-ca-cert-file %s\ntls-auth-clients yes\ntls-replication yes\n"+
+		"sentinel monitor %s %s %s 1\n",
+		sp, dir, c.Server.CertFile, c.Server.KeyFile, c.CAFile, name, host, port)
+	if err := os.WriteFile(conf, []byte(body), 0o644); err != nil {
+		return "", err
+	}
+	p := &proc{bin: bin, port: sp, dir: dir, logPath: filepath.Join(dir, "sentinel.log"), args: []string{conf, "--sentinel"}}
+	if err := p.launch(); err != nil {
+		return "", err
+	}
+	t.Cleanup(p.stop)
+	if err := p.waitReady(); err != nil {
+		return "", fmt.Errorf("cannot start a TLS Sentinel on port %d: %w", sp, err)
+	}
+	// Ready once it sees the primary over TLS.
+	err = waitFor(startTimeout, func() error {
+		v, err := rawDo(p.addr(), probeTimeout, "SENTINEL", "GET-MASTER-ADDR-BY-NAME", name)
+		if err != nil {
+			return err
+		}
+		if a, ok := v.([]any); !ok || len(a) != 2 {
+			return fmt.Errorf("SENTINEL GET-MASTER-ADDR-BY-NAME %s: %v", name, v)
+		}
+		return nil
+	})
+	if err != nil {
+		return "", p.errorf("TLS Sentinel does not know the primary: %v", err)
+	}
+	return p.addr(), nil
 }

@@ -95,7 +95,8 @@ func FilesFromEnv(getenv func(string) string) Files {
 
 // Apply adds f to opt (from rueidis.ParseURL). With any TLS file set, opt
 // uses TLS even for a redis:// URL (TLS 1.2 or later, server name from
-// the first address). It returns an error matching ErrConfig when a
+// the first address). With TLS and ?master_set=, the Sentinels are
+// reached over TLS too, with the same files. It returns an error matching ErrConfig when a
 // file cannot be read or parsed (the error names the file, never its
 // contents), when only one of CertFile and KeyFile is set, or when the URL
 // asked for skip_verify and f.InsecureSkipVerify is false.
@@ -104,6 +105,7 @@ func (f Files) Apply(opt *rueidis.ClientOption) error {
 		return &Error{Kind: ErrConfig, Err: errors.New("the URL asks for skip_verify: certificate verification can only be turned off explicitly (REDIS_TLS_INSECURE_SKIP_VERIFY=1, fencekit --tls-insecure-skip-verify)")}
 	}
 	if !f.Enabled() {
+		sentinelTLS(opt)
 		return nil
 	}
 	if (f.CertFile == "") != (f.KeyFile == "") {
@@ -137,7 +139,24 @@ func (f Files) Apply(opt *rueidis.ClientOption) error {
 	}
 	cfg.InsecureSkipVerify = f.InsecureSkipVerify
 	opt.TLSConfig = cfg
+	sentinelTLS(opt)
 	return nil
+}
+
+// sentinelTLS makes a Sentinel URL (?master_set=) use TLS for the
+// Sentinels too: rueidis takes their settings from Sentinel.TLSConfig,
+// which ParseURL leaves nil, and would verify the primary the Sentinels
+// name against the Sentinel's host name. The Sentinels get opt's
+// configuration; the primary's connections get it without a server name,
+// so that crypto/tls checks the primary's certificate against the address
+// dialed.
+func sentinelTLS(opt *rueidis.ClientOption) {
+	if opt.Sentinel.MasterSet == "" || opt.TLSConfig == nil || opt.Sentinel.TLSConfig != nil {
+		return
+	}
+	opt.Sentinel.TLSConfig = opt.TLSConfig.Clone()
+	opt.TLSConfig = opt.TLSConfig.Clone()
+	opt.TLSConfig.ServerName = ""
 }
 
 // hostOf returns the host of a host:port address.
