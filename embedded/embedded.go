@@ -2,6 +2,12 @@
 // same convenience, a Redis to talk to: the server named by the REDIS_URL
 // environment variable, or else an in-process miniredis.
 //
+// REDIS_URL may be a rediss:// URL; REDIS_TLS_CA_FILE, REDIS_TLS_CERT_FILE
+// and REDIS_TLS_KEY_FILE add a CA to trust and a client certificate, and
+// only REDIS_TLS_INSECURE_SKIP_VERIFY=1 turns verification off (see
+// TLSFiles). TLS failures are typed: ErrTLSUnknownAuthority,
+// ErrTLSExpired, ErrTLSHostname, ErrTLSClientCertRequired, ErrTLSConfig.
+//
 // miniredis is enough to see fencekit work; it is not a production server
 // (it keeps everything in memory, runs one Lua VM per call, and expires keys
 // only when told time passed: see Server.Sleep).
