@@ -2,6 +2,9 @@ package redistest_test
 
 import (
 	"net"
+	"os"
+	"os/exec"
+	"path/filepath"
 	"strconv"
 	"strings"
 	"testing"
@@ -95,4 +98,50 @@ func TestTLSCluster(t *testing.T) {
 func hasConfig(m *rueidis.RedisMessage, k, v string) bool {
 	kv, err := m.AsStrMap()
 	return err == nil && kv[k] == v
+}
+
+// TestTLSSkipAndRequire runs TestTLSRedis in child processes with fake
+// redis-server binaries: one that answers like a build without TLS, one
+// that answers like a TLS build but cannot start. Without TLS the tier
+// skips, even with FENCEKIT_REQUIRE_REDIS=1, and fails only with
+// FENCEKIT_REQUIRE_TLS=1; a TLS build that does not start fails with
+// FENCEKIT_REQUIRE_REDIS=1.
+func TestTLSSkipAndRequire(t *testing.T) {
+	if os.Getenv("REDISTEST_CHILD") == "1" {
+		t.Skip("already in the child process")
+	}
+	dir := t.TempDir()
+	fake := func(name, says string) string {
+		p := filepath.Join(dir, name)
+		script := "#!/bin/sh\necho '" + says + "'\nexit 1\n"
+		if err := os.WriteFile(p, []byte(script), 0o755); err != nil {
+			t.Fatal(err)
+		}
+		return p
+	}
+	noTLS := fake("no-tls", "# Failed finding TLS support.")
+	broken := fake("broken", "# Failed to configure TLS. Check logs for more info.")
+	for _, tc := range []struct {
+		name, bin, requireRedis, requireTLS string
+		fail                                bool
+		want                                string
+	}{
+		{"no TLS", noTLS, "1", "", false, "--- SKIP: TestTLSRedis/yes"},
+		{"no TLS, TLS required", noTLS, "1", "1", true, "built without TLS (FENCEKIT_REQUIRE_TLS=1, so this is a failure)"},
+		{"TLS build does not start", broken, "", "", false, "--- SKIP: TestTLSRedis/yes"},
+		{"TLS build does not start, Redis required", broken, "1", "", true, "(FENCEKIT_REQUIRE_REDIS=1, so this is a failure)"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			cmd := exec.Command(os.Args[0], "-test.run=^TestTLSRedis$", "-test.v", "-test.count=1")
+			cmd.Env = append(os.Environ(), "REDISTEST_CHILD=1", redistest.TLSServerEnv+"="+tc.bin,
+				redistest.RequireEnv+"="+tc.requireRedis, redistest.RequireTLSEnv+"="+tc.requireTLS, "GORACE=atexit_sleep_ms=0")
+			out, err := cmd.CombinedOutput()
+			if (err != nil) != tc.fail {
+				t.Errorf("child failed: %v, want failure %v\n%s", err, tc.fail, out)
+			}
+			if !strings.Contains(string(out), tc.want) {
+				t.Errorf("child output lacks %q:\n%s", tc.want, out)
+			}
+		})
+	}
 }
