@@ -43,7 +43,8 @@
 //
 // doctor reports, one line each with ok, warn, fail or unknown: server
 // version and mode, TLS (the protocol version, whether the server asks for
-// a client certificate, the server certificate's expiry; warnings for
+// a client certificate, the server certificate's expiry, on every master
+// of a cluster and on the primary a Sentinel names; warnings for
 // plaintext beyond loopback, an unverified certificate and one that
 // expires within 30 days), the ACL user the URL authenticates as (whether
 // a password was given, never the password; a warning for the default

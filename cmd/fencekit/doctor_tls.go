@@ -5,9 +5,12 @@ import (
 	"crypto/tls"
 	"fmt"
 	"net"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
+
+	"github.com/redis/rueidis"
 )
 
 // certExpiryWarn is how close to its expiry a server certificate makes the
@@ -93,11 +96,37 @@ func (d *doctor) checkTLS(ctx context.Context) checkResult {
 	r.Facts["enabled"] = "true"
 	r.Facts["verified"] = strconv.FormatBool(!opt.TLSConfig.InsecureSkipVerify)
 	r.Facts["client_cert_presented"] = strconv.FormatBool(len(opt.TLSConfig.Certificates) > 0)
-	p, err := d.probeTLS(ctx, addr)
-	if err != nil {
-		r.Status = statusUnknown
-		r.Detail = "TLS handshake with " + addr + ": " + why(err)
-		return r
+	// Every master of a cluster, the primary a Sentinel names, else the
+	// URL's address; the report is of the certificate that expires first.
+	targets := []string{addr}
+	switch d.c.Mode() {
+	case rueidis.ClientModeCluster:
+		targets = targets[:0]
+		for _, n := range d.nodes {
+			targets = append(targets, n.addr)
+		}
+	case rueidis.ClientModeSentinel:
+		targets = targets[:0]
+		for a := range d.c.Nodes() {
+			targets = append(targets, a)
+		}
+		slices.Sort(targets)
+	}
+	var p tlsProbe
+	for i, t := range targets {
+		q, err := d.probeTLS(ctx, t)
+		if err != nil {
+			r.Status = statusUnknown
+			r.Detail = "TLS handshake with " + t + ": " + why(err)
+			return r
+		}
+		if i == 0 || q.notAfter.Before(p.notAfter) {
+			p, addr = q, t
+		}
+	}
+	if len(targets) > 1 {
+		r.Facts["nodes"] = strconv.Itoa(len(targets))
+		r.Facts["earliest_expiry_node"] = addr
 	}
 	version := tls.VersionName(p.version)
 	left := time.Until(p.notAfter)
@@ -117,6 +146,9 @@ func (d *doctor) checkTLS(ctx context.Context) checkResult {
 		b.WriteString("the server does not ask for a client certificate")
 	}
 	fmt.Fprintf(&b, "; server certificate %q valid until %s", p.subject, p.notAfter.UTC().Format("2006-01-02"))
+	if len(targets) > 1 {
+		fmt.Fprintf(&b, " (the earliest of %d nodes, on %s)", len(targets), addr)
+	}
 
 	var warns []string
 	if opt.TLSConfig.InsecureSkipVerify {

@@ -233,3 +233,23 @@ func TestTLSSentinel(t *testing.T) {
 		t.Errorf("doctor through a TLS Sentinel: exit %d\n%s", r.code, r.stdout)
 	}
 }
+
+// TestTLSCluster: the CLI and doctor on a 3-master cluster over mutual
+// TLS; doctor's tls check looks at every master.
+func TestTLSCluster(t *testing.T) {
+	schemas := loadSchemas(t)
+	certs := redistest.NewCerts(t)
+	s := redistest.NewTLSCluster(t, certs)
+	seedPrefix(t, s, "fencekit")
+	url := "rediss://" + s.Addrs[0] + "?addr=" + s.Addrs[1] + "&addr=" + s.Addrs[2]
+	flags := []string{"--url", url, "--tls-ca", certs.CAFile, "--tls-cert", certs.Client.CertFile, "--tls-key", certs.Client.KeyFile}
+	if r := cli(t, append([]string{"locks"}, flags...)...); r.code != exitOK || !strings.Contains(r.stdout, "session-1") {
+		t.Errorf("locks on a TLS cluster: exit %d\n%s\n%s", r.code, r.stdout, r.stderr)
+	}
+	checks, r := doctorChecks(t, schemas, flags...)
+	tc := checks["tls"]
+	if r.code != exitOK || tc.Status != statusOK || tc.Facts["nodes"] != "3" || tc.Facts["client_cert_requested"] != "true" ||
+		!strings.Contains(checks["server"].Detail, "cluster") {
+		t.Errorf("doctor on a TLS cluster: exit %d, tls %+v\n%s", r.code, tc, r.stdout)
+	}
+}
