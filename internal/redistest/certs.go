@@ -18,6 +18,8 @@ import (
 
 // PEMPair is a certificate and its private key, as PEM files.
 type PEMPair struct {
+	// CertFile and KeyFile are the paths of the PEM certificate and of
+	// its PKCS#8 key (mode 0600).
 	CertFile, KeyFile string
 	// KeyPEM is the key file's content, for tests that check it is never
 	// printed.
