@@ -2,12 +2,19 @@
 // same convenience, a Redis to talk to: the server named by the REDIS_URL
 // environment variable, or else an in-process miniredis.
 //
+// REDIS_URL may be a rediss:// URL; REDIS_TLS_CA_FILE, REDIS_TLS_CERT_FILE
+// and REDIS_TLS_KEY_FILE add a CA to trust and a client certificate, and
+// only REDIS_TLS_INSECURE_SKIP_VERIFY=1 turns verification off (see
+// TLSFiles). TLS failures are typed: ErrTLSUnknownAuthority,
+// ErrTLSExpired, ErrTLSHostname, ErrTLSClientCertRequired, ErrTLSConfig.
+//
 // miniredis is enough to see fencekit work; it is not a production server
 // (it keeps everything in memory, runs one Lua VM per call, and expires keys
 // only when told time passed: see Server.Sleep).
 package embedded
 
 import (
+	"context"
 	"fmt"
 	"os"
 	"time"
@@ -32,7 +39,11 @@ type Server struct {
 }
 
 // Start returns the server named by REDIS_URL (any URL rueidis.ParseURL
-// accepts), or starts a miniredis on a free loopback port.
+// accepts, rediss:// for TLS), or starts a miniredis on a free loopback
+// port. TLS files come from the environment (TLSFilesFromEnv:
+// REDIS_TLS_CA_FILE, REDIS_TLS_CERT_FILE, REDIS_TLS_KEY_FILE,
+// REDIS_TLS_INSECURE_SKIP_VERIFY). It returns an error for a URL that does
+// not parse, and one matching ErrTLSConfig for unusable TLS settings.
 func Start() (*Server, error) {
 	if url := os.Getenv("REDIS_URL"); url != "" {
 		opt, err := rueidis.ParseURL(url)
@@ -41,7 +52,17 @@ func Start() (*Server, error) {
 			// rejected, which may be the password's.
 			return nil, fmt.Errorf("embedded: REDIS_URL %s: not a redis URL rueidis.ParseURL accepts: %s", RedactURL(url), redact.ParseError(url, err))
 		}
-		return &Server{Option: opt, Description: "Redis at " + RedactURL(url)}, nil
+		if err := TLSFilesFromEnv(nil).Apply(&opt); err != nil {
+			return nil, fmt.Errorf("embedded: REDIS_URL %s: %w", RedactURL(url), err)
+		}
+		desc := "Redis at " + RedactURL(url)
+		if opt.TLSConfig != nil {
+			desc += " over TLS"
+			if opt.TLSConfig.InsecureSkipVerify {
+				desc += " (certificate NOT verified)"
+			}
+		}
+		return &Server{Option: opt, Description: desc}, nil
 	}
 	return StartMini()
 }
@@ -75,8 +96,24 @@ func MiniOption(addr string) rueidis.ClientOption {
 }
 
 // NewClient returns a new client of the server; close it when done.
+// rueidis connects at once; over TLS NewClient also sends a PING, so that
+// a refused client certificate shows here too. A TLS failure matches
+// ErrTLSUnknownAuthority, ErrTLSExpired, ErrTLSHostname or
+// ErrTLSClientCertRequired (see DiagnoseTLS).
 func (s *Server) NewClient() (rueidis.Client, error) {
-	return rueidis.NewClient(s.Option)
+	c, err := rueidis.NewClient(s.Option)
+	if err == nil && s.Option.TLSConfig != nil {
+		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		defer cancel()
+		if err = c.Do(ctx, c.B().Ping().Build()).Error(); err != nil {
+			c.Close()
+			c = nil
+		}
+	}
+	if err != nil {
+		return nil, DiagnoseTLS(context.Background(), s.Option, err)
+	}
+	return c, nil
 }
 
 // Sleep pauses the caller for d. miniredis only expires keys when told that

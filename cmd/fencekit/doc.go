@@ -42,7 +42,13 @@
 // so, and one with more time left keeps it.
 //
 // doctor reports, one line each with ok, warn, fail or unknown: server
-// version and mode, persistence, maxmemory-policy, replicas and
+// version and mode, TLS (the protocol version, whether the server asks for
+// a client certificate, the server certificate's expiry, on every master
+// of a cluster and on the primary a Sentinel names; warnings for
+// plaintext beyond loopback, an unverified certificate and one that
+// expires within 30 days), the ACL user the URL authenticates as (whether
+// a password was given, never the password; a warning for the default
+// user without one beyond loopback), persistence, maxmemory-policy, replicas and
 // min-replicas-to-write, client-side caching, the vector search backend
 // the memory package would use, the clock offset between this machine and
 // the server, the round-trip latency, and how far each replica's clock is
@@ -70,6 +76,21 @@
 // its start) and its last '@' replaced by "xxxxx", user name included, and
 // the parser's message is left out when it quotes any piece of that part.
 // Tokens are printed; they are not secrets.
+//
+// # TLS
+//
+// A rediss:// URL uses TLS (1.2 or later) with the system's CAs. --tls-ca
+// FILE trusts the CAs of a PEM file instead; --tls-cert and --tls-key give
+// a client certificate for servers with tls-auth-clients yes. They default
+// to $REDIS_TLS_CA_FILE, $REDIS_TLS_CERT_FILE and $REDIS_TLS_KEY_FILE, and
+// any of them turns TLS on for a redis:// URL too. Verification of the
+// server's certificate is off only with --tls-insecure-skip-verify (or
+// $REDIS_TLS_INSECURE_SKIP_VERIFY=1), which doctor reports as a warning; a
+// URL's ?skip_verify without it is a usage error, and so is an unreadable
+// file or a key that does not match its certificate (the message names
+// the files, never their contents). A certificate signed by an unknown
+// authority, an expired one, one for another host, or a refused client
+// certificate ends the run with exit code 3 and a message that says which.
 //
 // Output is text by default; --json prints documents described by the JSON
 // schemas in cmd/fencekit/schema (tokens as decimal strings, times in RFC

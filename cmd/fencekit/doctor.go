@@ -95,6 +95,8 @@ func runDoctor(ctx context.Context, a *app, _ []string) error {
 	}
 	checks := []checkResult{
 		d.perNode((*node).checkServer),
+		d.checkTLS(ctx),
+		d.checkACLUser(),
 		d.perNode((*node).checkPersistence),
 		d.perNode((*node).checkEviction),
 		d.perNode((*node).checkReplication),
@@ -671,6 +673,12 @@ func (d *doctor) checkReplicaClocks(ctx context.Context) checkResult {
 			opt.InitAddress = []string{addr}
 			opt.Sentinel = rueidis.SentinelOption{}
 			opt.ForceSingleClient = true
+			if opt.TLSConfig != nil {
+				// Verify the replica's certificate against its own
+				// address, not the primary's host name.
+				opt.TLSConfig = opt.TLSConfig.Clone()
+				opt.TLSConfig.ServerName = ""
+			}
 			rc, err := newClient(ctx, opt, d.a.timeout)
 			if err != nil {
 				failed = append(failed, addr+": "+why(err))

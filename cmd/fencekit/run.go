@@ -16,6 +16,7 @@ import (
 	"github.com/fencekit/fencekit/checkpoint"
 	"github.com/fencekit/fencekit/internal/keys"
 	"github.com/fencekit/fencekit/internal/redact"
+	"github.com/fencekit/fencekit/internal/tlsconf"
 	"github.com/fencekit/fencekit/lock"
 	"github.com/fencekit/fencekit/statestore"
 )
@@ -103,6 +104,7 @@ type app struct {
 	prefix  string
 	timeout time.Duration
 	json    bool
+	tls     tlsconf.Files // --tls-* flags, else $REDIS_TLS_*
 
 	// Flags of single commands.
 	watch    bool
@@ -216,6 +218,10 @@ func (a *app) commonFlags(fs *flag.FlagSet) {
 	fs.StringVar(&a.prefix, "prefix", orDefault(a.prefix, lock.DefaultPrefix), "key prefix of the lockers and stores")
 	fs.DurationVar(&a.timeout, "timeout", orDefaultDur(a.timeout, 5*time.Second), "timeout of connecting and of each request")
 	fs.BoolVar(&a.json, "json", a.json, "print JSON (schemas in cmd/fencekit/schema) instead of text")
+	fs.StringVar(&a.tls.CAFile, "tls-ca", a.tls.CAFile, "PEM file of the CAs to trust for TLS (default $REDIS_TLS_CA_FILE, else the system's)")
+	fs.StringVar(&a.tls.CertFile, "tls-cert", a.tls.CertFile, "PEM client certificate for mutual TLS (default $REDIS_TLS_CERT_FILE)")
+	fs.StringVar(&a.tls.KeyFile, "tls-key", a.tls.KeyFile, "PEM private key of --tls-cert (default $REDIS_TLS_KEY_FILE)")
+	fs.BoolVar(&a.tls.InsecureSkipVerify, "tls-insecure-skip-verify", a.tls.InsecureSkipVerify, "do not verify the server's certificate (INSECURE; doctor warns; also $REDIS_TLS_INSECURE_SKIP_VERIFY=1)")
 }
 
 func orDefault(s, d string) string {
@@ -296,6 +302,15 @@ Flags (before or after the command):
   --prefix PREFIX  key prefix of the lockers and stores (default "fencekit")
   --timeout D      timeout of connecting and of each request (default 5s)
   --json           print JSON (schemas in cmd/fencekit/schema) instead of text
+  --tls-ca FILE    PEM CA file to trust for TLS (default $REDIS_TLS_CA_FILE)
+  --tls-cert FILE, --tls-key FILE
+                   PEM client certificate and key for mutual TLS
+                   (default $REDIS_TLS_CERT_FILE, $REDIS_TLS_KEY_FILE)
+  --tls-insecure-skip-verify
+                   do not verify the server's certificate (INSECURE, doctor
+                   warns); a URL's ?skip_verify is refused without it
+
+Any --tls-* file turns TLS on, also for a redis:// URL.
 
 Passwords never appear in output: URLs are shown with the password as "xxxxx"
 (a URL that does not parse: everything between "//" and its last "@").
@@ -326,6 +341,14 @@ func (a *app) setup() error {
 		// rejected, which may be the password's.
 		return usageErr("--url %s: %s", a.redacted, redact.ParseError(a.url, err))
 	}
+	env := tlsconf.FilesFromEnv(a.env)
+	a.tls.CAFile = orDefault(a.tls.CAFile, env.CAFile)
+	a.tls.CertFile = orDefault(a.tls.CertFile, env.CertFile)
+	a.tls.KeyFile = orDefault(a.tls.KeyFile, env.KeyFile)
+	a.tls.InsecureSkipVerify = a.tls.InsecureSkipVerify || env.InsecureSkipVerify
+	if err := a.tls.Apply(&opt); err != nil {
+		return &codeError{exitUsage, err}
+	}
 	// The CLI needs no client-side caching, and servers without CLIENT
 	// TRACKING (miniredis, some managed services, ACL users without
 	// +client|tracking) would refuse the connection otherwise.
@@ -345,6 +368,8 @@ func (a *app) setup() error {
 func (a *app) connect(ctx context.Context) error {
 	c, err := newClient(ctx, a.opt, a.timeout)
 	if err != nil {
+		// A TLS failure comes back as a *tlsconf.Error that says why.
+		err = tlsconf.Diagnose(ctx, a.opt, err)
 		return &codeError{exitConnect, fmt.Errorf("cannot connect to %s: %w", a.redacted, err)}
 	}
 	if c.Mode() == rueidis.ClientModeCluster && !isCluster(ctx, c, a.timeout) {

@@ -258,6 +258,8 @@ func runExecutor(ctx context.Context, role string, in *bufio.Scanner, emit func(
 	}
 	if os.Getenv(envMini) != "" && len(opt.InitAddress) == 1 {
 		opt = embedded.MiniOption(opt.InitAddress[0])
+	} else if err := embedded.TLSFilesFromEnv(nil).Apply(&opt); err != nil {
+		return err
 	}
 	opt.Dialer.Timeout = 2 * time.Second
 	opt.ConnWriteTimeout = 5 * time.Second

@@ -144,6 +144,11 @@ func connect(redisURL string) (*embedded.Server, []string, error) {
 		// The parse error quotes the URL, password and all.
 		return nil, nil, fmt.Errorf("%s %s: not a URL rueidis.ParseURL accepts", envURL, embedded.RedactURL(redisURL))
 	}
+	// rediss:// with the REDIS_TLS_* files, as embedded.Start reads them
+	// (the executors inherit the variables).
+	if err := embedded.TLSFilesFromEnv(nil).Apply(&opt); err != nil {
+		return nil, nil, err
+	}
 	opt.Dialer.Timeout = 2 * time.Second
 	opt.ConnWriteTimeout = 5 * time.Second
 	return &embedded.Server{Option: opt, Description: "Redis at " + embedded.RedactURL(redisURL)}, []string{envURL + "=" + redisURL}, nil

@@ -17,6 +17,7 @@ import (
 	"github.com/fencekit/fencekit/staging"
 	"github.com/fencekit/fencekit/statestore"
 	"github.com/fencekit/fencekit/stream"
+	"github.com/fencekit/fencekit/telemetry"
 )
 
 func TestMain(m *testing.M) { redistest.Main(m) }
@@ -35,6 +36,14 @@ const (
 func newRestricted(t *testing.T) (*redistest.Server, rueidis.Client) {
 	t.Helper()
 	s := redistest.NewPrivateRedis(t)
+	return s, restrictedClient(t, s, s.ClientOptionAs(user, password))
+}
+
+// restrictedClient creates the executor user from docs/ACL.md on s (see
+// newRestricted) and returns a client with opt, which should name that
+// user.
+func restrictedClient(t *testing.T, s *redistest.Server, opt rueidis.ClientOption) rueidis.Client {
+	t.Helper()
 	lines := redistest.ACLLines(t, aclDoc, user)
 	if err := s.SetUser(t, lines[0], password); err != nil {
 		t.Fatalf("docs/ACL.md line does not apply: %v\n%s", err, strings.Join(lines[0], " "))
@@ -48,13 +57,13 @@ func newRestricted(t *testing.T) (*redistest.Server, rueidis.Client) {
 			t.Fatalf("optional ACL line: %v", err)
 		}
 	}
-	c, err := rueidis.NewClient(s.ClientOptionAs(user, password))
+	c, err := rueidis.NewClient(opt)
 	if err != nil {
 		t.Fatalf("connect as %s: %v", user, err)
 	}
 	t.Cleanup(c.Close)
 	s.ResetACLLog(t)
-	return s, c
+	return c
 }
 
 // TestExecutorACL runs every package's representative operations as the
@@ -63,21 +72,32 @@ func newRestricted(t *testing.T) (*redistest.Server, rueidis.Client) {
 // notice or a probe).
 func TestExecutorACL(t *testing.T) {
 	s, c := newRestricted(t)
+	runSuite(t, c, func() []redistest.ACLLogEntry { return s.ACLLog(t) }, telemetry.Options{})
+}
+
+// runSuite runs every package's representative operations through c, with
+// tel for every store and locker, and fails the test when one fails or
+// aclLog (nil: not checked) returns entries afterwards.
+func runSuite(t *testing.T, c rueidis.Client, aclLog func() []redistest.ACLLogEntry, tel telemetry.Options) {
+	t.Helper()
+	if aclLog == nil {
+		aclLog = func() []redistest.ACLLogEntry { return nil }
+	}
 	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
 	defer cancel()
 	must := func(what string, err error) {
 		t.Helper()
 		if err != nil {
-			t.Fatalf("%s as %s: %v (ACL LOG: %v)", what, user, err, s.ACLLog(t))
+			t.Fatalf("%s: %v (ACL LOG: %v)", what, err, aclLog())
 		}
 	}
 
 	// lock: try, refresh, a waiter in another Locker handed the lock on
 	// release (pub/sub notice), release.
-	a, err := lock.New(c, lock.Options{Owner: "executor-a", TTL: 5 * time.Second})
+	a, err := lock.New(c, lock.Options{Owner: "executor-a", TTL: 5 * time.Second, Telemetry: tel})
 	must("lock.New", err)
 	defer a.Close()
-	b, err := lock.New(c, lock.Options{Owner: "executor-b", TTL: 5 * time.Second, RetryInterval: 2 * time.Second})
+	b, err := lock.New(c, lock.Options{Owner: "executor-b", TTL: 5 * time.Second, RetryInterval: 2 * time.Second, Telemetry: tel})
 	must("lock.New", err)
 	defer b.Close()
 	la, err := a.TryAcquire(ctx, "session-1")
@@ -116,7 +136,7 @@ func TestExecutorACL(t *testing.T) {
 
 	// MinReplicas issues WAIT; with no replica it reports ErrNotReplicated,
 	// not a permission error.
-	durable, err := lock.New(c, lock.Options{Owner: "executor-w", MinReplicas: 1, ReplicaTimeout: 10 * time.Millisecond})
+	durable, err := lock.New(c, lock.Options{Owner: "executor-w", MinReplicas: 1, ReplicaTimeout: 10 * time.Millisecond, Telemetry: tel})
 	must("lock.New", err)
 	defer durable.Close()
 	if _, err := durable.TryAcquire(ctx, "replicated"); !errors.Is(err, lock.ErrNotReplicated) {
@@ -124,7 +144,7 @@ func TestExecutorACL(t *testing.T) {
 	}
 
 	// statestore.
-	store, err := statestore.New(c, statestore.Options{})
+	store, err := statestore.New(c, statestore.Options{Telemetry: tel})
 	must("statestore.New", err)
 	_, err = store.Create(ctx, "session-1", tok, statestore.State{AgentType: "coder", Status: statestore.StatusPending, Data: json.RawMessage(`{"items":[]}`)})
 	must("Create", err)
@@ -227,7 +247,7 @@ func TestExecutorACL(t *testing.T) {
 	}
 
 	// memory, fenced by the lock of its scope root.
-	mem, err := memory.New(c, memory.Options{Dim: 3})
+	mem, err := memory.New(c, memory.Options{Dim: 3, Telemetry: tel})
 	must("memory.New", err)
 	lockName, err := mem.LockName("user/42")
 	must("LockName", err)
@@ -250,7 +270,7 @@ func TestExecutorACL(t *testing.T) {
 	must("Delete", err)
 	must("Release", lb.Release(ctx))
 
-	if log := s.ACLLog(t); len(log) > 0 {
+	if log := aclLog(); len(log) > 0 {
 		t.Errorf("the ACL refused %d command(s) during the suite; add them to docs/ACL.md:\n%v", len(log), log)
 	}
 }

@@ -25,4 +25,19 @@
 // server does not start, the tests that need it are skipped with a message.
 // With the environment variable FENCEKIT_REQUIRE_REDIS=1 they fail instead,
 // which is what CI should set. miniredis is always available.
+//
+// # TLS
+//
+// NewCerts generates a test PKI (a CA, a server certificate for 127.0.0.1,
+// ::1 and localhost, a client certificate) with crypto/x509. NewTLSRedis,
+// NewTLSCluster and NewTLSSentinel start servers that listen on a tls-port only (port 0);
+// their ClientOption trusts the CA and presents the client certificate.
+// They need a redis-server built with TLS: the first of $FENCEKIT_TLS_REDIS_SERVER,
+// redis-server in PATH and /usr/bin/redis-server that passes a quick probe
+// (a build with BUILD_TLS=no is passed over). When none does, TLS tests
+// skip even under FENCEKIT_REQUIRE_REDIS=1, so that a developer whose PATH
+// starts with a build without TLS gets no spurious failure;
+// FENCEKIT_REQUIRE_TLS=1 (set by CI) makes that a failure too. A
+// TLS-capable server that does not start fails under FENCEKIT_REQUIRE_REDIS=1
+// like any other.
 package redistest

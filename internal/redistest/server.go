@@ -3,6 +3,7 @@ package redistest
 import (
 	"context"
 	"crypto/rand"
+	"crypto/tls"
 	"encoding/hex"
 	"errors"
 	"fmt"
@@ -42,9 +43,10 @@ type Server struct {
 	// Mini is the miniredis instance; non-nil only for Kind == Mini.
 	Mini *miniredis.Miniredis
 
-	procs   []*proc // real server processes, masters first
-	dir     string  // directory holding the processes' directories
-	private bool    // owned by one test, so Restart is allowed
+	procs   []*proc     // real server processes, masters first
+	dir     string      // directory holding the processes' directories
+	private bool        // owned by one test, so Restart is allowed
+	tls     *tls.Config // client configuration of a TLS server, nil for plaintext
 
 	adminMu sync.Mutex
 	admin   rueidis.Client // for Do, created on first use
@@ -60,6 +62,8 @@ func (s *Server) Name() string {
 
 // ClientOption returns options for a rueidis client of this server:
 // InitAddress is Addrs, dials time out after 2 s and ConnWriteTimeout is 5 s.
+// A TLS server (NewTLSRedis, NewTLSCluster) sets TLSConfig: trust the
+// test CA, present the client certificate.
 // For Mini and Redis the client is a single-node client (ForceSingleClient:
 // miniredis answers CLUSTER SLOTS, which would otherwise make rueidis build
 // a cluster client). Mini also sets DisableCache, because miniredis has no
@@ -80,6 +84,9 @@ func (s *Server) ClientOption() rueidis.ClientOption {
 		opt.ForceSingleClient = true
 	case Redis:
 		opt.ForceSingleClient = true
+	}
+	if s.tls != nil {
+		opt.TLSConfig = s.tls.Clone()
 	}
 	return opt
 }

@@ -2,6 +2,7 @@ package redistest
 
 import (
 	"context"
+	"crypto/tls"
 	"fmt"
 	"os"
 	"os/exec"
@@ -143,11 +144,18 @@ func startCluster() (_ *Server, err error) {
 	if err != nil {
 		return nil, fmt.Errorf("%w (needed to create the cluster)", err)
 	}
+	return startClusterWith(bin, cli, nil, nil, nil)
+}
+
+// startClusterWith is startCluster with the given binaries, extra node
+// arguments, extra redis-cli arguments and, for a TLS cluster, the client
+// configuration (registered for the raw probes by nodeArgs' caller).
+func startClusterWith(bin, cli string, nodeArgs func(port int) []string, cliArgs []string, tlsCfg *tls.Config) (_ *Server, err error) {
 	dir, err := newDir()
 	if err != nil {
 		return nil, err
 	}
-	s := &Server{Kind: Cluster, dir: dir}
+	s := &Server{Kind: Cluster, dir: dir, tls: tlsCfg}
 	defer func() {
 		if err != nil {
 			err = errorWithTails(err, s.procs)
@@ -156,11 +164,15 @@ func startCluster() (_ *Server, err error) {
 	}()
 	for range 3 {
 		p, err := startServer(bin, dir, true, func(port int) []string {
-			return []string{
+			args := []string{
 				"--cluster-enabled", "yes",
 				"--cluster-config-file", "nodes-" + strconv.Itoa(port) + ".conf",
 				"--cluster-node-timeout", "2000",
 			}
+			if nodeArgs != nil {
+				args = append(args, nodeArgs(port)...)
+			}
+			return args
 		})
 		if err != nil {
 			return nil, fmt.Errorf("cannot start cluster node: %w", err)
@@ -171,7 +183,8 @@ func startCluster() (_ *Server, err error) {
 
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
-	args := append([]string{"--cluster", "create"}, s.Addrs...)
+	args := append(append([]string(nil), cliArgs...), "--cluster", "create")
+	args = append(args, s.Addrs...)
 	args = append(args, "--cluster-replicas", "0", "--cluster-yes")
 	out, err := exec.CommandContext(ctx, cli, args...).CombinedOutput()
 	logPath := filepath.Join(dir, "cluster-create.log")

@@ -6,6 +6,7 @@ package resp
 
 import (
 	"bufio"
+	"crypto/tls"
 	"errors"
 	"fmt"
 	"io"
@@ -37,7 +38,19 @@ func Do(addr string, timeout time.Duration, args ...string) (any, error) {
 // example, WAIT sees the connection's own writes) and returns their replies
 // as Do does; the first error reply ends it.
 func Pipeline(addr string, timeout time.Duration, cmds ...[]string) ([]any, error) {
-	conn, err := net.DialTimeout("tcp", addr, timeout)
+	return PipelineTLS(addr, nil, timeout, cmds...)
+}
+
+// PipelineTLS is Pipeline over TLS with cfg (plain TCP when cfg is nil),
+// for servers that listen on a tls-port only.
+func PipelineTLS(addr string, cfg *tls.Config, timeout time.Duration, cmds ...[]string) ([]any, error) {
+	var conn net.Conn
+	var err error
+	if cfg != nil {
+		conn, err = tls.DialWithDialer(&net.Dialer{Timeout: timeout}, "tcp", addr, cfg)
+	} else {
+		conn, err = net.DialTimeout("tcp", addr, timeout)
+	}
 	if err != nil {
 		return nil, err
 	}

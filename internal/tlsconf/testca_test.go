@@ -1,0 +1,14 @@
+package tlsconf
+
+// testCA is a self-signed CA certificate (no key kept) for the pool tests.
+const testCA = `-----BEGIN CERTIFICATE-----
+MIIBZDCCAQugAwIBAgIBATAKBggqhkjOPQQDAjAaMRgwFgYDVQQDEw90bHNjb25m
+IHRlc3QgQ0EwHhcNMjUwMTAxMDAwMDAwWhcNNDUwMTAxMDAwMDAwWjAaMRgwFgYD
+VQQDEw90bHNjb25mIHRlc3QgQ0EwWTATBgcqhkjOPQIBBggqhkjOPQMBBwNCAAT2
+x/aYm8xkP07XyeOUFFz6pt4dj73a728p5RO+kHn0HgXAybacKlEPrMhPbKK6FeXc
+EossPqvQ6p5cH2+zcI+go0IwQDAOBgNVHQ8BAf8EBAMCAgQwDwYDVR0TAQH/BAUw
+AwEB/zAdBgNVHQ4EFgQUu/wMngGTNG88jRviutkRBD/jPIMwCgYIKoZIzj0EAwID
+RwAwRAIgKPUA1slL1MRXVeMqmxf/D/FQHGoU4zEtvjSM8oXXs90CIBXBIrozcZr4
+TXfejOUsHSacfLl62dsnX1zmEehXB++9
+-----END CERTIFICATE-----
+`
