@@ -62,6 +62,10 @@ type ExecConfig struct {
 	// Recreate makes about one round in four a round of the recreate
 	// workload (see recreate.go).
 	Recreate bool `json:"recreate,omitempty"`
+	// NoGiveUp turns off the give-up pattern (a quarter of the waits end
+	// after 0-3 ms): the negative controls keep the workload they were
+	// calibrated with.
+	NoGiveUp bool `json:"no_give_up,omitempty"`
 }
 
 // MaybeExecutor runs the executor described by the environment and exits,
@@ -222,7 +226,7 @@ func (e *executor) round(ctx context.Context, rng *rand.Rand) {
 	acq := history.Op{Process: p, Session: s, Kind: "acquire"}
 	e.rec.begin(&acq)
 	wait := 4*e.cfg.TTL + e.cfg.OpTimeout
-	if rng.IntN(4) == 0 {
+	if !e.cfg.NoGiveUp && rng.IntN(4) == 0 {
 		// The give-up pattern: a wait with a deadline of 0-3 ms, which
 		// usually ends while a look is in flight or just after the
 		// waiter queued. A waiter that gives up must never be granted

@@ -25,7 +25,8 @@ func scenarios() []scenario {
 	base := func(top string, durable bool, faults ...string) Config {
 		return Config{Topology: top, Durable: durable, Duration: 2500 * time.Millisecond,
 			Executors: 3, Workers: 3, Sessions: 4, TTL: 300 * time.Millisecond,
-			OpTimeout: 500 * time.Millisecond, FaultGap: 500 * time.Millisecond, Faults: faults}
+			OpTimeout: 500 * time.Millisecond, FaultGap: 500 * time.Millisecond, Faults: faults,
+			NoGiveUp: true} // the workload the controls were calibrated with
 	}
 	promote := base("replicated", true, FaultPromote)
 	promote.FaultGap = 3 * time.Second // one failover, about 1.5-3 s in

@@ -55,6 +55,8 @@ type Config struct {
 	// acknowledged message and chunk of the incarnation it read, and
 	// nothing of another.
 	Recreate bool
+	// NoGiveUp turns off the executors' give-up pattern (ExecConfig.NoGiveUp).
+	NoGiveUp bool
 	// Out is the directory for histories and reports (a subdirectory per
 	// run is made in it).
 	Out string
@@ -169,7 +171,7 @@ func (o *orchestrator) execConfig(process int, role string) ExecConfig {
 		Sessions: sessions, Workers: o.cfg.Workers, TTL: o.cfg.TTL, AutoRefresh: o.cfg.AutoRefresh,
 		MinReplicas: minRep, OpTimeout: o.cfg.OpTimeout,
 		Out:  filepath.Join(o.dir, fmt.Sprintf("proc-%03d.jsonl", process)),
-		Seed: o.cfg.Seed, Mutant: o.cfg.Mutant, Recreate: o.cfg.Recreate,
+		Seed: o.cfg.Seed, Mutant: o.cfg.Mutant, Recreate: o.cfg.Recreate, NoGiveUp: o.cfg.NoGiveUp,
 	}
 }
 
