@@ -6,8 +6,7 @@
 -- Reply: {} without a budget; else {token limit, cost limit, tokens spent,
 --        cost spent, tokens held, cost held, live holds, ttl ms}.
 -- Errors: FENCEKIT_CORRUPT; WRONGTYPE.
--- Retryable: yes. Read-only.
--- ReadOnly: yes.
+-- Retryable: yes. It writes nothing (not sent read-only: miniredis refuses TIME there).
 -- Include: lib_base.lua
 -- Include: lib_usage.lua
 

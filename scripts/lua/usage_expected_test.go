@@ -11,7 +11,7 @@ func init() {
 		lua.BudgetSet:     {true, false},
 		lua.BudgetReserve: {true, false},
 		lua.BudgetSettle:  {true, false},
-		lua.BudgetGet:     {true, true},
+		lua.BudgetGet:     {true, false},
 	} {
 		expectedScripts[sc] = f
 	}
