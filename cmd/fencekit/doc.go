@@ -89,5 +89,5 @@
 //	1  the command failed, or doctor found a failing check (with --strict: or a warning)
 //	2  usage error: unknown command or flag, missing argument, invalid name, URL, prefix or cursor
 //	3  cannot connect to Redis (refused, timed out, or authentication failed)
-//	4  not found: the lock, session or checkpoint does not exist
+//	4  not found: the lock, session, checkpoint, usage or budget does not exist
 package main
