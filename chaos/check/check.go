@@ -126,6 +126,7 @@ type Report struct {
 	C3       *Result
 	C4       *Result
 	Stream   *Result
+	Usage    *Result // package usage: entries counted once, rollups, budgets (see checkUsage)
 	// Errors lists problems with the input itself (a missing or unreadable
 	// final op, an unknown status, ...). Any error fails the run.
 	Errors []string
@@ -136,9 +137,10 @@ type Report struct {
 	artifacts []artifact
 }
 
-// Results returns the checkers' results in order C1, C2, C3, C4, stream.
+// Results returns the checkers' results in order C1, C2, C3, C4, stream,
+// usage.
 func (r *Report) Results() []*Result {
-	return []*Result{r.C1, r.C2, r.C3, r.C4, r.Stream}
+	return []*Result{r.C1, r.C2, r.C3, r.C4, r.Stream, r.Usage}
 }
 
 // OK reports whether the run passes: no input errors; zero C2, C4 and
@@ -230,7 +232,7 @@ func Check(ops []history.Op, cfg Config) (*Report, error) {
 	ops = history.Complete(history.Merge(ops))
 	r := &Report{Mode: cfg.Mode, Ops: len(ops), cfg: cfg,
 		C1: newResult("C1 tokens"), C2: newResult("C2 fencing"), C3: newResult("C3 lost writes"),
-		C4: newResult("C4 cas+checkpoints"), Stream: newResult("stream")}
+		C4: newResult("C4 cas+checkpoints"), Stream: newResult("stream"), Usage: newResult("usage")}
 	in := index(ops, r)
 	r.Sessions = len(in.sessions)
 	r.Faults = len(in.faults)
@@ -239,6 +241,7 @@ func Check(ops []history.Op, cfg Config) (*Report, error) {
 	checkLost(in, r)
 	checkCheckpoints(in, r)
 	checkStream(in, r)
+	checkUsage(in, r)
 	checkModels(in, r)
 	r.C1.Fails = cfg.Mode == Durable && r.C1.Violations > 0
 	r.C3.Fails = cfg.Mode == Durable && r.C3.Violations > 0

@@ -65,5 +65,6 @@ func ExampleCheck() {
 	// C3 lost writes: 0 violations
 	// C4 cas+checkpoints: 0 violations Ok
 	// stream: 0 violations
+	// usage: 0 violations
 	// ok: false C2: Illegal token_regressions: the store accepted token 33 (v3 saved) after token 34 (v2 saved)
 }

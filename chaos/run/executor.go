@@ -23,6 +23,7 @@ import (
 	"github.com/fencekit/fencekit/staging"
 	"github.com/fencekit/fencekit/statestore"
 	"github.com/fencekit/fencekit/stream"
+	"github.com/fencekit/fencekit/usage"
 )
 
 // executorEnv holds the JSON ExecConfig of an executor subprocess.
@@ -37,10 +38,24 @@ const (
 // Mutants: deliberately broken behaviour, only ever enabled in an executor
 // subprocess (see ExecConfig.Mutant).
 const (
-	MutantNoFence     = "nofence"      // state_save.lua without its fence check
-	MutantIncrToken   = "incr-token"   // acquire mints fence+1, not max(fence+1, TIME)
-	MutantNoWait      = "nowait"       // durable mode without WAIT, still counted as acknowledged
-	MutantRetryAppend = "retry-append" // stream_append.lua (not idempotent) marked retryable
+	MutantNoFence     = "nofence"        // state_save.lua without its fence check
+	MutantIncrToken   = "incr-token"     // acquire mints fence+1, not max(fence+1, TIME)
+	MutantNoWait      = "nowait"         // durable mode without WAIT, still counted as acknowledged
+	MutantRetryAppend = "retry-append"   // stream_append.lua (not idempotent) marked retryable
+	MutantNoDedupe    = "usage-nodedupe" // usage_record.lua counts an entry id it has recorded already
+)
+
+// Usage workload: every budget op reserves BudgetReserve tokens on the
+// session's budget and the scope BudgetScope's and commits BudgetCommit.
+// The runner sets the limits (SessionBudget, ScopeBudget) before the
+// executors start, small enough to be reached in a short run.
+const (
+	BudgetScope   = "tenant"
+	BudgetReserve = 10
+	BudgetCommit  = 7
+	SessionBudget = 350
+	ScopeBudget   = 1400
+	budgetHold    = 2 * time.Second
 )
 
 // ExecConfig configures one executor subprocess.
@@ -98,6 +113,10 @@ func applyMutant(m string) error {
 			"local tok = fk_mint(fence_val, 0)", true)
 	case MutantRetryAppend:
 		lua.StreamAppend, err = lua.Mutant(lua.StreamAppend, "Retryable: no", "Retryable: yes (mutant)", true)
+	case MutantNoDedupe:
+		lua.UsageRecord, err = lua.Mutant(lua.UsageRecord,
+			"if seen[id] or redis.call('HEXISTS', KEYS[6], id) == 1 then",
+			"if seen[id] then", true)
 	default:
 		err = fmt.Errorf("unknown mutant %q", m)
 	}
@@ -155,8 +174,12 @@ func RunExecutor(ctx context.Context, cfg ExecConfig) error {
 	if err != nil {
 		return err
 	}
+	meter, err := usage.New(sc, usage.Options{Prefix: cfg.Prefix, EntryTTL: time.Hour, HoldTTL: budgetHold})
+	if err != nil {
+		return err
+	}
 	e := &executor{cfg: cfg, rec: rec, locker: locker, store: store,
-		stager: staging.New(store), streams: stream.New(store), cps: checkpoint.New(store)}
+		stager: staging.New(store), streams: stream.New(store), cps: checkpoint.New(store), meter: meter}
 	var wg sync.WaitGroup
 	for w := range cfg.Workers {
 		wg.Add(1)
@@ -180,6 +203,7 @@ type executor struct {
 	stager  *staging.Stager
 	streams *stream.Streams
 	cps     *checkpoint.Store
+	meter   *usage.Store
 	n       atomic.Int64
 }
 
@@ -281,6 +305,35 @@ func (e *executor) round(ctx context.Context, rng *rand.Rand) {
 		id, err := e.cps.Save(ctx, s, tok, checkpoint.Checkpoint{Step: step, State: data})
 		op.Out = id
 		return err
+	})
+
+	// Usage: one entry, recorded once or twice (a retry by the same
+	// executor, as after a lost reply: counted once), then a budget op.
+	eid := e.uniq()
+	toks := int64(1 + rng.IntN(100))
+	for range 1 + rng.IntN(2) {
+		op = history.Op{Process: p, Session: s, Kind: history.KindUsage, Token: t, In: eid, Out: strconv.FormatInt(toks, 10)}
+		_ = e.call(ctx, &op, func(ctx context.Context) error {
+			_, err := e.meter.Record(ctx, s, tok, usage.Entry{ID: eid, Kind: usage.KindTokens, Step: step & 0xffff,
+				Tokens: usage.Tokens{Prompt: toks}})
+			return err
+		})
+	}
+	op = history.Op{Process: p, Session: s, Kind: history.KindBudget, Token: t, In: strconv.Itoa(BudgetCommit)}
+	_ = e.call(ctx, &op, func(ctx context.Context) error {
+		r, err := e.meter.Reserve(ctx, s, usage.Amount{Tokens: BudgetReserve}, BudgetScope)
+		if err != nil {
+			// Set only now: an executor killed in Commit leaves an
+			// invocation without it, which may have charged.
+			op.Out = history.OutNoCommit
+			return err
+		}
+		op.Out = r.ID()
+		if err := r.Commit(ctx, usage.Amount{Tokens: BudgetCommit}); err != nil {
+			// Some budgets may have been charged: never a refusal.
+			return fmt.Errorf("%w: commit: %v", errCommitUnknown, err)
+		}
+		return nil
 	})
 
 	from, to := statestore.StatusRunning, statestore.StatusSuspended
