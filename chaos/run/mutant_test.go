@@ -53,6 +53,10 @@ func scenarios() []scenario {
 			func(r *Result) int { return r.Report.C3.Violations }, "C3 violations"},
 		{MutantRetryAppend, dropReply,
 			func(r *Result) int { return r.Report.Stream.Violations }, "stream violations"},
+		// Every round records some entries twice (a retry by id), so the
+		// mutant counts some twice whatever the faults.
+		{MutantNoDedupe, dropReply,
+			func(r *Result) int { return r.Report.Usage.Counts["counted_twice"] }, "usage entries counted twice"},
 	}
 }
 
