@@ -105,7 +105,11 @@ type RecordResult struct {
 // already recorded (within EntryTTL) is not counted again, also when it
 // comes from a retry after a lost reply (Record is safe to retry: an error
 // matching fencing.ErrNoReply leaves the outcome unknown, and retrying
-// settles it) or from another executor.
+// settles it) or from another executor. When every entry given is
+// recorded already, Record writes nothing and reports them so (Recorded
+// all false) without checking token: a retry whose first attempt ran
+// learns that its entries are in, even after a newer holder took the
+// session, instead of a refusal that would say nothing was written.
 //
 // Invalid entries get ErrInvalidArgument, ErrInvalidID or ErrTooLarge and
 // nothing is written; so do server-side checks failing (fencing, a key of
@@ -183,7 +187,10 @@ func (s *Store) index(ctx context.Context, id string) {
 // Delete removes the usage of session id - entries, rollup, sub-agent
 // links, the session's budget and its holds - fenced by token like Record,
 // and takes it out of the index. It reports whether there was anything to
-// delete; deleting twice is harmless (Delete is safe to retry). Cursors
+// delete; deleting twice is harmless (Delete is safe to retry: when there
+// is nothing left to delete it writes nothing and returns false without
+// checking token, so a retry whose first attempt ran is not told it was
+// refused). Cursors
 // issued before get ErrInvalidCursor once usage is recorded again. See
 // Record for the errors.
 func (s *Store) Delete(ctx context.Context, id string, token fencing.Token) (bool, error) {

@@ -189,6 +189,14 @@ func TestFencing(t *testing.T) {
 		assert.ErrorIs(t, err, fencing.ErrFenced)
 		_, err = e.store.Delete(ctx, "f1", old)
 		assert.ErrorIs(t, err, fencing.ErrFenced)
+		// A retry of what the old holder recorded before it lost the lease
+		// (its reply lost): not refused, not counted again, nothing written.
+		r, err := e.store.Record(ctx, "f1", old, llm("a", 0, "m", 1, 1, 0))
+		require.NoError(t, err)
+		assert.Equal(t, []bool{false}, r.Recorded)
+		// A batch with a new entry is refused whole.
+		_, err = e.store.Record(ctx, "f1", old, llm("a", 0, "m", 1, 1, 0), llm("b", 0, "m", 1, 1, 0))
+		assert.ErrorIs(t, err, fencing.ErrStaleToken)
 		assert.Equal(t, before, s.Snapshot(t, e.sessionKeys("f1")...))
 
 		// The zero token needs AllowUnfenced.
@@ -203,6 +211,9 @@ func TestFencing(t *testing.T) {
 		ok, err := e.store.Delete(ctx, "f1", lk2.Token())
 		require.NoError(t, err)
 		assert.True(t, ok)
+		ok, err = e.store.Delete(ctx, "f1", old) // nothing left: no refusal, nothing written
+		require.NoError(t, err)
+		assert.False(t, ok)
 		_, err = e.store.Rollup(ctx, "f1")
 		assert.ErrorIs(t, err, usage.ErrNotFound)
 		sp, err := e.store.Sessions(ctx, "", 10)

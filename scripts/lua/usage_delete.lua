@@ -7,13 +7,20 @@
 -- holds, amounts, done
 -- ARGV[1] token ("0" with mode "N"), ARGV[2] mode "S" | "R" | "N"
 --
--- Reply: 1 if there was anything to delete, else 0.
+-- Reply: 1 if there was anything to delete, else 0 (then without checking
+--        the token: nothing is written).
 -- Errors: FENCEKIT_STALE, FENCEKIT_NOT_HOLDER, FENCEKIT_CORRUPT,
 --         FENCEKIT_BADARG. All before the first write.
 -- Retryable: yes. Deleting twice deletes nothing more.
 -- Include: lib_base.lua
 -- Include: lib_fence.lua
 
+-- Nothing left to delete: nothing to write, whatever the token (a retry
+-- whose first attempt ran must not be told it was refused).
+if redis.call('EXISTS', KEYS[4], KEYS[5], KEYS[6], KEYS[7], KEYS[8], KEYS[9], KEYS[10], KEYS[11]) == 0 then
+  if ARGV[2] == 'N' and ARGV[1] ~= '0' then return redis.error_reply('FENCEKIT_BADARG token') end
+  return 0
+end
 if ARGV[2] == 'N' then
   if ARGV[1] ~= '0' then return redis.error_reply('FENCEKIT_BADARG token') end
 else

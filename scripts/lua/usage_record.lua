@@ -22,6 +22,10 @@
 -- epoch (µs, set when the rollup is created: cursors carry it), updated_ms.
 -- Reply: {count, flag...}: the entry count after the call, then one flag
 --        per entry: 1 recorded, 0 already recorded (same id; counted once).
+--        When every entry is recorded already the script writes nothing
+--        and replies so without checking the token: a retry whose first
+--        attempt ran learns that its entries are in, even after a newer
+--        holder took the session.
 -- Errors: FENCEKIT_STALE, FENCEKIT_NOT_HOLDER, FENCEKIT_CORRUPT,
 --         FENCEKIT_BADARG <field>; WRONGTYPE. All before the first write.
 -- Retryable: yes. Entries are keyed by id: a retry records nothing twice.
@@ -31,20 +35,9 @@
 
 local NF = 18
 local mode = ARGV[2]
-local tok
-if mode == 'N' then
-  if ARGV[1] ~= '0' then return redis.error_reply('FENCEKIT_BADARG token') end
-else
-  local t, e = fk_check(KEYS[1], KEYS[2], KEYS[4], ARGV[1], mode)
-  if not t then return e end
-  tok = t
-  local sf = redis.call('HGET', KEYS[3], 'fence')
-  if sf then
-    local sn = fk_num(sf)
-    if not sn then return redis.error_reply('FENCEKIT_CORRUPT ' .. KEYS[3]) end
-    if sn > t then return redis.error_reply('FENCEKIT_STALE ' .. ARGV[1] .. ' ' .. sf) end
-  end
-end
+if mode ~= 'S' and mode ~= 'R' and mode ~= 'N' then return redis.error_reply('FENCEKIT_BADARG mode') end
+if mode == 'N' and ARGV[1] ~= '0' then return redis.error_reply('FENCEKIT_BADARG token') end
+if mode ~= 'N' and not fk_num(ARGV[1]) then return redis.error_reply('FENCEKIT_BADARG token') end
 local ttl_e, e1 = fk_int(ARGV[3], 'entry ttl')
 if not ttl_e then return e1 end
 local ttl_r, e2 = fk_int(ARGV[4], 'rollup ttl')
@@ -80,17 +73,6 @@ for i = 1, n do
   es[i] = e
 end
 
--- Types and corrupt fields, before any write.
-local meta = redis.call('HMGET', KEYS[4], 'epoch', 'step_min', 'step_max', 'first_ms', 'last_ms')
-for i = 1, 5 do
-  if meta[i] and not fk_num(meta[i]) then return redis.error_reply('FENCEKIT_CORRUPT ' .. KEYS[4]) end
-end
-redis.call('LLEN', KEYS[5])
-redis.call('HLEN', KEYS[6])
-redis.call('SCARD', KEYS[7])
-local bttl, e4 = fk_budget_ttl(KEYS[8])
-if not bttl then return e4 end
-
 -- Which entries are new: not in uids, and not earlier in this batch.
 local flags, seen, fresh = {}, {}, 0
 for i = 1, n do
@@ -103,6 +85,41 @@ for i = 1, n do
     fresh = fresh + 1
   end
 end
+local function reply(count)
+  local r = {count}
+  for i = 1, n do r[i + 1] = flags[i] end
+  return r
+end
+-- Every entry is recorded already: nothing to write, whatever the token.
+-- This is what a retry after a lost reply finds once the first attempt ran,
+-- also when a newer holder has taken the session since: it must learn that
+-- its entries are in, not that it was refused.
+if fresh == 0 then return reply(redis.call('LLEN', KEYS[5])) end
+
+local tok
+if mode ~= 'N' then
+  local t, e = fk_check(KEYS[1], KEYS[2], KEYS[4], ARGV[1], mode)
+  if not t then return e end
+  tok = t
+  local sf = redis.call('HGET', KEYS[3], 'fence')
+  if sf then
+    local sn = fk_num(sf)
+    if not sn then return redis.error_reply('FENCEKIT_CORRUPT ' .. KEYS[3]) end
+    if sn > t then return redis.error_reply('FENCEKIT_STALE ' .. ARGV[1] .. ' ' .. sf) end
+  end
+end
+
+-- Types and corrupt fields, before any write.
+local meta = redis.call('HMGET', KEYS[4], 'epoch', 'step_min', 'step_max', 'first_ms', 'last_ms')
+for i = 1, 5 do
+  if meta[i] and not fk_num(meta[i]) then return redis.error_reply('FENCEKIT_CORRUPT ' .. KEYS[4]) end
+end
+redis.call('LLEN', KEYS[5])
+redis.call('HLEN', KEYS[6])
+redis.call('SCARD', KEYS[7])
+local bttl, e4 = fk_budget_ttl(KEYS[8])
+if not bttl then return e4 end
+
 
 -- Every precondition holds; writes start here.
 local now_us, now_ms = fk_now()
@@ -171,6 +188,4 @@ end
 if bttl > 0 then
   for i = 8, 11 do redis.call('PEXPIRE', KEYS[i], bttl) end
 end
-local reply = {count}
-for i = 1, n do reply[i + 1] = flags[i] end
-return reply
+return reply(count)
