@@ -292,3 +292,32 @@ func recount(all []usage.Entry) *usage.Rollup {
 }
 
 func newRand(seed uint64) *rand.Rand { return rand.New(rand.NewPCG(seed, 15)) }
+
+// TestCommitAfterExpiry: a holder whose hold expired (it was presumed
+// dead) and whose amount went to another is charged only if it still
+// fits; otherwise Commit says which budget refused and charges nothing.
+func TestCommitAfterExpiry(t *testing.T) {
+	redistest.Each(t, func(t *testing.T, s *redistest.Server) {
+		e := newEnv(t, s, usage.Options{HoldTTL: 300 * time.Millisecond})
+		ctx := t.Context()
+		require.NoError(t, e.store.SetBudget(ctx, "x", usage.Limit{Tokens: 100}))
+		late, err := e.store.Reserve(ctx, "s", usage.Amount{Tokens: 60}, "x")
+		require.NoError(t, err)
+		if s.Mini != nil {
+			s.Mini.SetTime(time.Now().Add(time.Second))
+		} else {
+			time.Sleep(400 * time.Millisecond)
+		}
+		other, err := e.store.Reserve(ctx, "s", usage.Amount{Tokens: 60}, "x")
+		require.NoError(t, err, "the expired hold no longer counts")
+		err = late.Commit(ctx, usage.Amount{Tokens: 50})
+		var ob *usage.OverBudgetError
+		require.ErrorAs(t, err, &ob)
+		assert.Equal(t, usage.OverBudgetError{Budget: "scope:x", Unit: "tokens", Limit: 100, Spent: 0, Held: 60, Requested: 50}, *ob)
+		require.NoError(t, other.Commit(ctx, usage.Amount{Tokens: 60}))
+		require.NoError(t, late.Commit(ctx, usage.Amount{Tokens: 40}), "40 still fits")
+		b, err := e.store.Budget(ctx, "x")
+		require.NoError(t, err)
+		assert.Equal(t, int64(100), b.Spent.Tokens)
+	})
+}
