@@ -8,6 +8,7 @@ import (
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
+	"github.com/fencekit/fencekit/fencing"
 	"github.com/fencekit/fencekit/internal/keys"
 	"github.com/fencekit/fencekit/internal/redistest"
 	"github.com/fencekit/fencekit/scripts/lua"
@@ -116,4 +117,23 @@ func TestRetention(t *testing.T) {
 	s.FastForward(2 * time.Hour)
 	_, err = e.store.Rollup(ctx, "ret")
 	assert.ErrorIs(t, err, usage.ErrNotFound)
+}
+
+// TestWriteRefused: a server that refuses writes (OOM, READONLY...) gets
+// an error matching fencing.ErrWriteRefused from every write.
+func TestWriteRefused(t *testing.T) {
+	s := redistest.NewMini(t)
+	e := newEnv(t, s, usage.Options{})
+	ctx := t.Context()
+	tok := e.acquire(t, "w").Token()
+	require.NoError(t, e.store.SetBudget(ctx, "sc", usage.Limit{Tokens: 10}))
+	s.Mini.SetError("OOM command not allowed when used memory > 'maxmemory'.")
+	defer s.Mini.SetError("")
+	_, err := e.store.Record(ctx, "w", tok, llm("a", 0, "m", 1, 1, 0))
+	assert.ErrorIs(t, err, fencing.ErrWriteRefused)
+	_, err = e.store.Delete(ctx, "w", tok)
+	assert.ErrorIs(t, err, fencing.ErrWriteRefused)
+	_, err = e.store.Reserve(ctx, "w", usage.Amount{Tokens: 1}, "sc")
+	assert.ErrorIs(t, err, fencing.ErrWriteRefused)
+	assert.ErrorIs(t, e.store.SetBudget(ctx, "sc", usage.Limit{Tokens: 5}), fencing.ErrWriteRefused)
 }
