@@ -129,6 +129,7 @@ type Report struct {
 	// Recreate is the recreate workload's check (see checkRecreate); it
 	// examines nothing in a run without that workload.
 	Recreate *Result
+	Usage    *Result // package usage: entries counted once, rollups, budgets (see checkUsage)
 	// Errors lists problems with the input itself (a missing or unreadable
 	// final op, an unknown status, ...). Any error fails the run.
 	Errors []string
@@ -140,9 +141,9 @@ type Report struct {
 }
 
 // Results returns the checkers' results in order C1, C2, C3, C4, stream,
-// recreate.
+// recreate and usage.
 func (r *Report) Results() []*Result {
-	return []*Result{r.C1, r.C2, r.C3, r.C4, r.Stream, r.Recreate}
+	return []*Result{r.C1, r.C2, r.C3, r.C4, r.Stream, r.Recreate, r.Usage}
 }
 
 // OK reports whether the run passes: no input errors; zero C2, C4 and
@@ -234,7 +235,8 @@ func Check(ops []history.Op, cfg Config) (*Report, error) {
 	ops = history.Complete(history.Merge(ops))
 	r := &Report{Mode: cfg.Mode, Ops: len(ops), cfg: cfg,
 		C1: newResult("C1 tokens"), C2: newResult("C2 fencing"), C3: newResult("C3 lost writes"),
-		C4: newResult("C4 cas+checkpoints"), Stream: newResult("stream"), Recreate: newResult("recreate")}
+		C4: newResult("C4 cas+checkpoints"), Stream: newResult("stream"), Recreate: newResult("recreate"),
+		Usage: newResult("usage")}
 	in := index(ops, r)
 	r.Sessions = len(in.sessions)
 	r.Faults = len(in.faults)
@@ -243,6 +245,7 @@ func Check(ops []history.Op, cfg Config) (*Report, error) {
 	checkLost(in, r)
 	checkCheckpoints(in, r)
 	checkStream(in, r)
+	checkUsage(in, r)
 	checkModels(in, r)
 	checkRecreate(in, r)
 	r.C1.Fails = cfg.Mode == Durable && r.C1.Violations > 0

@@ -9,7 +9,8 @@
 // The history must hold, per session, every operation on it (see the
 // history package doc for the fields of each kind) and one final op whose
 // Data is a [history.Final]: the state, whole event log, stream and
-// checkpoint list read from the surviving store after the run.
+// checkpoint list (and usage, when the run recorded any) read from the
+// surviving store after the run.
 //
 // # What the surviving store vouches for
 //
@@ -159,6 +160,21 @@
 // another incarnation (foreign_*), refused (refused_*) or never appended
 // (phantom_*), which fail every mode. reads counts the checked reads,
 // replaced_reads those that saw the session replaced and were skipped.
+//
+// # Usage
+//
+// For the usage workload (package usage; history kinds usage and budget,
+// history.FinalUsage in the final op): no entry stored twice
+// (counted_twice), rollup equal to the recount of the entries
+// (rollup_mismatch), no entry that no Record wrote or that only refused
+// Records wrote (phantom_entry, fenced_entry), no budget whose spent
+// exceeds its limit or the commits that may have run (budget_overrun,
+// phantom_charge): these fail every mode. Acknowledged Records missing
+// (lost_entry), acknowledged commits not charged (lost_commit) and
+// acknowledged commits above a limit (budget_overrun_acked, possible only
+// after lost commits) fail the durable mode and are counted in the fast
+// mode. The scope budget's figures are judged once, against the commits of
+// every session.
 //
 // # What none of this proves
 //

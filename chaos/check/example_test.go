@@ -66,5 +66,6 @@ func ExampleCheck() {
 	// C4 cas+checkpoints: 0 violations Ok
 	// stream: 0 violations
 	// recreate: 0 violations
+	// usage: 0 violations
 	// ok: false C2: Illegal token_regressions: the store accepted token 33 (v3 saved) after token 34 (v2 saved)
 }

@@ -88,7 +88,7 @@ func isConflictObs(op *history.Op) bool {
 var knownKinds = map[string]bool{
 	history.KindAcquire: true, history.KindRelease: true, history.KindSave: true, history.KindLoad: true,
 	history.KindCAS: true, history.KindStage: true, history.KindPromote: true, history.KindAppend: true,
-	history.KindCheckpoint: true,
+	history.KindCheckpoint: true, history.KindUsage: true, history.KindBudget: true,
 }
 
 func index(ops []history.Op, r *Report) *input {

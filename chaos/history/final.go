@@ -34,9 +34,37 @@ type Final struct {
 	StreamToken uint64 `json:"stream_tok,omitempty"`
 	// Checkpoints lists the session's checkpoints.
 	Checkpoints []FinalCheckpoint `json:"cps"`
+	// Usage is the session's usage (package usage), nil when the run
+	// recorded none.
+	Usage *FinalUsage `json:"usage,omitempty"`
 	// Err is set when the runner could not read all of the above; the
 	// checkers report it and do not trust the rest.
 	Err string `json:"err,omitempty"`
+}
+
+// FinalUsage is what package usage holds for one session after the run.
+type FinalUsage struct {
+	// Entries are the ids of the session's entries in stored order
+	// (usage.Store.Entries from the start), and EntryTokens their total
+	// tokens, in the same order.
+	Entries     []string `json:"ids"`
+	EntryTokens []int64  `json:"toks"`
+	// RollupEntries and RollupTokens are the rollup's entry count and
+	// total tokens (usage.Store.Rollup); 0 without a rollup.
+	RollupEntries int64 `json:"r_n"`
+	RollupTokens  int64 `json:"r_tok"`
+	// Budget is the session's own budget, Scope the budget of the scope
+	// every budget op reserved on (the same in every session's final);
+	// nil when absent.
+	Budget *FinalBudget `json:"budget,omitempty"`
+	Scope  *FinalBudget `json:"scope,omitempty"`
+}
+
+// FinalBudget is a budget's token figures (usage.BudgetState).
+type FinalBudget struct {
+	Limit int64 `json:"limit"`
+	Spent int64 `json:"spent"`
+	Held  int64 `json:"held"`
 }
 
 // FinalState is the part of statestore.State the checkers use.

@@ -26,6 +26,12 @@
 //	            promote wrote nothing (nothing staged under the step)
 //	append      Token, In = the chunk (unique per run); Out = the stream sequence (ok)
 //	checkpoint  Token, In = "<step>"; Out = the checkpoint id (ok)
+//	usage       Token, In = the usage entry id (unique per entry; a retry
+//	            records the same id again); Out = its total tokens
+//	budget      Token, In = the tokens committed; Out = "no-commit" when the
+//	            reservation failed before any commit was sent (nothing can
+//	            have been charged), else the reservation id. Refused with
+//	            ErrKind over_budget when a budget refused the reservation
 //	final       written once per session after the run by the runner's
 //	            reader: Data holds a [Final] (see [NewFinal], [Op.Final])
 //	nemesis     one injected fault: In = its name, Out = details, Call = when
@@ -93,6 +99,8 @@ const (
 	KindPromote    = "promote"
 	KindAppend     = "append"
 	KindCheckpoint = "checkpoint"
+	KindUsage      = "usage"
+	KindBudget     = "budget"
 	KindFinal      = "final"
 	KindNemesis    = "nemesis"
 
@@ -116,15 +124,20 @@ type RecreateRead struct {
 // OutNoop is the Out of a promote that wrote nothing.
 const OutNoop = "noop"
 
+// OutNoCommit is the Out of a budget op whose reservation failed: no commit
+// was sent.
+const OutNoCommit = "no-commit"
+
 // Error kinds (Op.ErrKind).
 const (
-	ErrStale     = "stale"      // fencing.ErrStaleToken
-	ErrNotHolder = "not_holder" // fencing.ErrNotHolder
-	ErrConflict  = "conflict"   // a version or status precondition failed
-	ErrTimeout   = "timeout"    // context deadline, i/o timeout (Status Unknown)
-	ErrConn      = "conn"       // connection refused/reset (Unknown unless surely unsent)
-	ErrOther     = "other"
-	ErrKilled    = "killed" // an invocation whose completion was never written (Status Unknown)
+	ErrStale      = "stale"      // fencing.ErrStaleToken
+	ErrNotHolder  = "not_holder" // fencing.ErrNotHolder
+	ErrConflict   = "conflict"   // a version or status precondition failed
+	ErrTimeout    = "timeout"    // context deadline, i/o timeout (Status Unknown)
+	ErrConn       = "conn"       // connection refused/reset (Unknown unless surely unsent)
+	ErrOther      = "other"
+	ErrKilled     = "killed"      // an invocation whose completion was never written (Status Unknown)
+	ErrOverBudget = "over_budget" // usage.ErrOverBudget: a budget refused a reservation (Status Fail)
 )
 
 // Op is one operation of one executor process.

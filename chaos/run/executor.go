@@ -23,6 +23,7 @@ import (
 	"github.com/fencekit/fencekit/staging"
 	"github.com/fencekit/fencekit/statestore"
 	"github.com/fencekit/fencekit/stream"
+	"github.com/fencekit/fencekit/usage"
 )
 
 // executorEnv holds the JSON ExecConfig of an executor subprocess.
@@ -37,11 +38,25 @@ const (
 // Mutants: deliberately broken behaviour, only ever enabled in an executor
 // subprocess (see ExecConfig.Mutant).
 const (
-	MutantNoFence     = "nofence"      // state_save.lua without its fence check
-	MutantIncrToken   = "incr-token"   // acquire mints fence+1, not max(fence+1, TIME)
-	MutantNoWait      = "nowait"       // durable mode without WAIT, still counted as acknowledged
-	MutantRetryAppend = "retry-append" // stream_append.lua (not idempotent) marked retryable
-	MutantKeepMsgs    = "keep-msgs"    // state_delete.lua leaves the messages: the next incarnation inherits them
+	MutantNoFence     = "nofence"        // state_save.lua without its fence check
+	MutantIncrToken   = "incr-token"     // acquire mints fence+1, not max(fence+1, TIME)
+	MutantNoWait      = "nowait"         // durable mode without WAIT, still counted as acknowledged
+	MutantRetryAppend = "retry-append"   // stream_append.lua (not idempotent) marked retryable
+	MutantKeepMsgs    = "keep-msgs"      // state_delete.lua leaves the messages: the next incarnation inherits them
+	MutantNoDedupe    = "usage-nodedupe" // usage_record.lua counts an entry id it has recorded already
+)
+
+// Usage workload: every budget op reserves BudgetReserve tokens on the
+// session's budget and the scope BudgetScope's and commits BudgetCommit.
+// The runner sets the limits (SessionBudget, ScopeBudget) before the
+// executors start, small enough to be reached in a short run.
+const (
+	BudgetScope   = "tenant"
+	BudgetReserve = 10
+	BudgetCommit  = 7
+	SessionBudget = 350
+	ScopeBudget   = 1400
+	budgetHold    = 2 * time.Second
 )
 
 // ExecConfig configures one executor subprocess.
@@ -110,6 +125,10 @@ func applyMutant(m string) error {
 		lua.StateDelete, err = lua.Mutant(lua.StateDelete,
 			"for i = 3, 10 do redis.call('DEL', KEYS[i]) end",
 			"for i = 3, 10 do if i ~= 4 then redis.call('DEL', KEYS[i]) end end", false)
+	case MutantNoDedupe:
+		lua.UsageRecord, err = lua.Mutant(lua.UsageRecord,
+			"if seen[id] or redis.call('HEXISTS', KEYS[6], id) == 1 then",
+			"if seen[id] then", true)
 	default:
 		err = fmt.Errorf("unknown mutant %q", m)
 	}
@@ -167,8 +186,12 @@ func RunExecutor(ctx context.Context, cfg ExecConfig) error {
 	if err != nil {
 		return err
 	}
+	meter, err := usage.New(sc, usage.Options{Prefix: cfg.Prefix, EntryTTL: time.Hour, HoldTTL: budgetHold})
+	if err != nil {
+		return err
+	}
 	e := &executor{cfg: cfg, rec: rec, locker: locker, store: store,
-		stager: staging.New(store), streams: stream.New(store), cps: checkpoint.New(store)}
+		stager: staging.New(store), streams: stream.New(store), cps: checkpoint.New(store), meter: meter}
 	var wg sync.WaitGroup
 	for w := range cfg.Workers {
 		wg.Add(1)
@@ -196,6 +219,7 @@ type executor struct {
 	stager  *staging.Stager
 	streams *stream.Streams
 	cps     *checkpoint.Store
+	meter   *usage.Store
 	n       atomic.Int64
 }
 
@@ -297,6 +321,35 @@ func (e *executor) round(ctx context.Context, rng *rand.Rand) {
 		id, err := e.cps.Save(ctx, s, tok, checkpoint.Checkpoint{Step: step, State: data})
 		op.Out = id
 		return err
+	})
+
+	// Usage: one entry, recorded once or twice (a retry by the same
+	// executor, as after a lost reply: counted once), then a budget op.
+	eid := e.uniq()
+	toks := int64(1 + rng.IntN(100))
+	for range 1 + rng.IntN(2) {
+		op = history.Op{Process: p, Session: s, Kind: history.KindUsage, Token: t, In: eid, Out: strconv.FormatInt(toks, 10)}
+		_ = e.call(ctx, &op, func(ctx context.Context) error {
+			_, err := e.meter.Record(ctx, s, tok, usage.Entry{ID: eid, Kind: usage.KindTokens, Step: step & 0xffff,
+				Tokens: usage.Tokens{Prompt: toks}})
+			return err
+		})
+	}
+	op = history.Op{Process: p, Session: s, Kind: history.KindBudget, Token: t, In: strconv.Itoa(BudgetCommit)}
+	_ = e.call(ctx, &op, func(ctx context.Context) error {
+		r, err := e.meter.Reserve(ctx, s, usage.Amount{Tokens: BudgetReserve}, BudgetScope)
+		if err != nil {
+			// Set only now: an executor killed in Commit leaves an
+			// invocation without it, which may have charged.
+			op.Out = history.OutNoCommit
+			return err
+		}
+		op.Out = r.ID()
+		if err := r.Commit(ctx, usage.Amount{Tokens: BudgetCommit}); err != nil {
+			// Some budgets may have been charged: never a refusal.
+			return fmt.Errorf("%w: commit: %v", errCommitUnknown, err)
+		}
+		return nil
 	})
 
 	from, to := statestore.StatusRunning, statestore.StatusSuspended

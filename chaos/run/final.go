@@ -10,6 +10,7 @@ import (
 	"github.com/fencekit/fencekit/checkpoint"
 	"github.com/fencekit/fencekit/statestore"
 	"github.com/fencekit/fencekit/stream"
+	"github.com/fencekit/fencekit/usage"
 )
 
 // readFinal reads what the store holds for session id after the run: state,
@@ -94,4 +95,48 @@ func jsonUnmarshal(b []byte, v any) error {
 		return nil
 	}
 	return json.Unmarshal(b, v)
+}
+
+// readUsage reads session id's usage: every entry, the rollup, the
+// session's budget and the workload's scope budget (history.FinalUsage).
+// It returns nil when the session has no usage and no budget.
+func readUsage(ctx context.Context, meter *usage.Store, id string) (*history.FinalUsage, string) {
+	u := &history.FinalUsage{Entries: []string{}, EntryTokens: []int64{}}
+	q := usage.Query{Limit: usage.MaxPageSize}
+	for {
+		p, err := meter.Entries(ctx, id, q)
+		if err != nil {
+			return nil, "usage entries: " + err.Error()
+		}
+		for _, e := range p.Entries {
+			u.Entries = append(u.Entries, e.ID)
+			u.EntryTokens = append(u.EntryTokens, e.Tokens.Total)
+		}
+		if !p.HasMore {
+			break
+		}
+		q.Cursor = p.Next
+	}
+	r, err := meter.Rollup(ctx, id)
+	switch {
+	case err == nil:
+		u.RollupEntries, u.RollupTokens = r.Entries, r.Total
+	case !errors.Is(err, usage.ErrNotFound):
+		return nil, "usage rollup: " + err.Error()
+	}
+	b, err := meter.SessionBudget(ctx, id)
+	switch {
+	case err == nil:
+		u.Budget = &history.FinalBudget{Limit: b.Limit.Tokens, Spent: b.Spent.Tokens, Held: b.Held.Tokens}
+	case !errors.Is(err, usage.ErrNotFound):
+		return nil, "session budget: " + err.Error()
+	}
+	b, err = meter.Budget(ctx, BudgetScope)
+	switch {
+	case err == nil:
+		u.Scope = &history.FinalBudget{Limit: b.Limit.Tokens, Spent: b.Spent.Tokens, Held: b.Held.Tokens}
+	case !errors.Is(err, usage.ErrNotFound):
+		return nil, "scope budget: " + err.Error()
+	}
+	return u, ""
 }

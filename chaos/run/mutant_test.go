@@ -59,6 +59,10 @@ func scenarios() []scenario {
 			func(r *Result) int { return r.Report.Stream.Violations }, "stream violations"},
 		{MutantKeepMsgs, recreate,
 			func(r *Result) int { return r.Report.Recreate.Violations }, "recreate violations"},
+		// Every round records some entries twice (a retry by id), so the
+		// mutant counts some twice whatever the faults.
+		{MutantNoDedupe, dropReply,
+			func(r *Result) int { return r.Report.Usage.Counts["counted_twice"] }, "usage entries counted twice"},
 	}
 }
 

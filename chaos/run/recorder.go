@@ -18,6 +18,7 @@ import (
 	"github.com/fencekit/fencekit/fencing"
 	"github.com/fencekit/fencekit/lock"
 	"github.com/fencekit/fencekit/statestore"
+	"github.com/fencekit/fencekit/usage"
 )
 
 // recorder writes one executor's history with a history.Writer: an
@@ -69,6 +70,10 @@ var errNotReplicated = errors.New("run: write not acknowledged by every replica"
 // refusal with ErrKind conflict, as package history asks).
 var errCASMismatch = fmt.Errorf("run: %w: status CAS found another status", statestore.ErrConflict)
 
+// errCommitUnknown: a budget op's Commit failed after its reservation
+// held: some budgets may have charged it.
+var errCommitUnknown = errors.New("run: commit outcome unknown")
+
 // classify maps an error to a status: fail only when the reply proves the
 // operation did not take effect, unknown for everything that might have.
 func classify(err error) (history.Status, string) {
@@ -84,6 +89,10 @@ func classify(err error) (history.Status, string) {
 		return history.Fail, history.ErrNotHolder
 	case errors.Is(err, statestore.ErrConflict):
 		return history.Fail, history.ErrConflict
+	case errors.Is(err, errCommitUnknown):
+		return history.Unknown, history.ErrOther
+	case errors.Is(err, usage.ErrOverBudget):
+		return history.Fail, history.ErrOverBudget
 	case errors.Is(err, context.DeadlineExceeded), errors.Is(err, context.Canceled):
 		return history.Unknown, history.ErrTimeout
 	}

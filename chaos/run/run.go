@@ -22,6 +22,7 @@ import (
 	"github.com/fencekit/fencekit/chaos/check"
 	"github.com/fencekit/fencekit/chaos/history"
 	"github.com/fencekit/fencekit/statestore"
+	"github.com/fencekit/fencekit/usage"
 )
 
 // Config configures one run: one topology in one mode.
@@ -269,6 +270,9 @@ func Run(ctx context.Context, cfg Config) (res *Result, err error) {
 	}
 	o := &orchestrator{cfg: cfg, top: top, dir: dir, exe: exe}
 	defer o.stopAll()
+	if err := o.budgets(ctx); err != nil {
+		return nil, err
+	}
 	for range cfg.Executors {
 		e, err := o.startExec(RoleSessions)
 		if err != nil {
@@ -390,6 +394,10 @@ func (o *orchestrator) finals(ctx context.Context) ([]history.Op, error) {
 	if err != nil {
 		return nil, err
 	}
+	meter, err := usage.New(client, usage.Options{Prefix: "chaos"})
+	if err != nil {
+		return nil, err
+	}
 	var out []history.Op
 	for i := range o.cfg.Sessions {
 		s := "s" + strconv.Itoa(i)
@@ -397,6 +405,9 @@ func (o *orchestrator) finals(ctx context.Context) ([]history.Op, error) {
 		for attempt := 0; ; attempt++ {
 			rctx, cancel := context.WithTimeout(ctx, 10*time.Second)
 			f = readFinal(rctx, store, s)
+			if f.Err == "" {
+				f.Usage, f.Err = readUsage(rctx, meter, s)
+			}
 			cancel()
 			if f.Err == "" || attempt == 5 {
 				break
@@ -410,6 +421,31 @@ func (o *orchestrator) finals(ctx context.Context) ([]history.Op, error) {
 		out = append(out, op)
 	}
 	return out, nil
+}
+
+// budgets sets the limits of the usage workload's budgets (see
+// BudgetScope) before the executors start.
+func (o *orchestrator) budgets(ctx context.Context) error {
+	client, err := rueidis.NewClient(o.top.Spec().Option())
+	if err != nil {
+		return err
+	}
+	defer client.Close()
+	meter, err := usage.New(client, usage.Options{Prefix: "chaos"})
+	if err != nil {
+		return err
+	}
+	ctx, cancel := context.WithTimeout(ctx, 30*time.Second)
+	defer cancel()
+	if err := meter.SetBudget(ctx, BudgetScope, usage.Limit{Tokens: ScopeBudget, TTL: time.Hour}); err != nil {
+		return fmt.Errorf("run: scope budget: %w", err)
+	}
+	for i := range o.cfg.Sessions {
+		if err := meter.SetSessionBudget(ctx, "s"+strconv.Itoa(i), usage.Limit{Tokens: SessionBudget, TTL: time.Hour}); err != nil {
+			return fmt.Errorf("run: session budget: %w", err)
+		}
+	}
+	return nil
 }
 
 // nemesis injects faults until cfg.Duration has passed or ctx ends: one

@@ -16,6 +16,7 @@
 //	fencekit checkpoints ID [--limit 20] [--cursor C]
 //	fencekit checkpoint ID CPID
 //	fencekit force-release NAME --reason TEXT [--by WHO] [--fence-ttl 24h]
+//	fencekit usage SESSION [--subagents] [--scopes a,b]
 //	fencekit doctor [--strict]
 //
 // locks lists the held locks under the prefix (SCAN MATCH
@@ -31,6 +32,12 @@
 // changes, latest checkpoint and lock. checkpoints pages through a
 // session's checkpoints, newest first, and prints the cursor of the next
 // page; checkpoint prints one checkpoint, documents included, as JSON.
+//
+// usage shows a session's usage rollup (package usage): entries per kind,
+// tokens, cost, tool calls, sub-agents, per-model and per-tool tables, and
+// the session's budget; --subagents adds the sub-agent sessions it reaches
+// (each once; missing ones are listed), --scopes the budgets of those
+// scopes (limit, spent, held by live reservations).
 //
 // force-release takes a lock away from whoever holds it (lock.ForceRelease):
 // a new token is minted and written to the fence, so the old holder's
@@ -103,5 +110,5 @@
 //	1  the command failed, or doctor found a failing check (with --strict: or a warning)
 //	2  usage error: unknown command or flag, missing argument, invalid name, URL, prefix or cursor
 //	3  cannot connect to Redis (refused, timed out, or authentication failed)
-//	4  not found: the lock, session or checkpoint does not exist
+//	4  not found: the lock, session, checkpoint, usage or budget does not exist
 package main

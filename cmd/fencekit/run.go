@@ -107,14 +107,16 @@ type app struct {
 	tls     tlsconf.Files // --tls-* flags, else $REDIS_TLS_*
 
 	// Flags of single commands.
-	watch    bool
-	interval time.Duration
-	limit    int
-	cursor   string
-	reason   string
-	by       string
-	fenceTTL time.Duration
-	strict   bool
+	watch     bool
+	interval  time.Duration
+	limit     int
+	cursor    string
+	reason    string
+	by        string
+	fenceTTL  time.Duration
+	strict    bool
+	subAgents bool   // usage --subagents
+	scopes    string // usage --scopes
 
 	opt      rueidis.ClientOption
 	redacted string // url with its credentials replaced by "xxxxx" (redact.URL)

@@ -241,3 +241,75 @@ func (m *Memory) Record(id string) string { return m.Base + "r:" + id }
 
 // ScopeIndex returns the key of the index of scope (a scope of the tag).
 func (m *Memory) ScopeIndex(scope string) string { return m.Base + "sx:" + scope }
+
+// Usage holds the keys of the usage records of one session (package
+// usage). Lock and Fence are the keys of the lock named after the session
+// and State is the session's state hash (package statestore): a usage write
+// checks its token against all three. Every key shares the hash tag {id}:
+//
+//	<prefix>:{<id>}:umeta   hash: rollup totals, fence, epoch, times
+//	<prefix>:{<id>}:ulog    list: entries (JSON), in the order recorded
+//	<prefix>:{<id>}:uids    hash: entry id -> index in ulog
+//	<prefix>:{<id>}:ukids   set: sub-agent session ids
+//
+// Budget holds the keys of the session's own budget (see [Budget]), with
+// suffixes of their own ("usb", "ush", "usa", "usd").
+type Usage struct {
+	Lock, Fence, State, Meta, Log, IDs, Kids string
+	Budget                                   Budget
+}
+
+var usageSuffixes = [...]string{"lock", "fence", "state", "umeta", "ulog", "uids", "ukids", "usb", "ush", "usa", "usd"}
+
+// ForUsage builds the usage keys of session id under prefix. prefix and id
+// must have been validated.
+func ForUsage(prefix, id string) Usage {
+	var v [len(usageSuffixes)]string
+	build(prefix, id, usageSuffixes[:], v[:], nil)
+	return Usage{Lock: v[0], Fence: v[1], State: v[2], Meta: v[3], Log: v[4], IDs: v[5], Kids: v[6],
+		Budget: Budget{Limits: v[7], Holds: v[8], Amounts: v[9], Done: v[10]}}
+}
+
+// Data returns the usage keys a usage write of the session refreshes: its
+// entries, rollup and sub-agent links (not the budget keys, which have a
+// TTL of their own).
+func (u *Usage) Data() [4]string { return [4]string{u.Meta, u.Log, u.IDs, u.Kids} }
+
+// Budget holds the keys of one budget (package usage):
+//
+//	Limits   hash: limits, spent totals, ttl
+//	Holds    zset: reservation id -> expiry (unix ms) of live holds
+//	Amounts  hash: reservation id -> "<tokens> <cost>" held
+//	Done     zset: reservation id -> settle time (unix ms), for idempotent retries
+//
+// A session's budget uses the session's tag ([ForUsage]); a scope budget
+// has the tag "ub:<scope>" ([ForBudget]).
+type Budget struct {
+	Limits, Holds, Amounts, Done string
+}
+
+// All returns the keys of the budget in the order the budget scripts take them.
+func (b *Budget) All() []string { return []string{b.Limits, b.Holds, b.Amounts, b.Done} }
+
+var budgetSuffixes = [...]string{"bud", "bholds", "bamt", "bdone"}
+
+// BudgetTag returns the hash tag of the scope budget scope: "ub:" + scope.
+func BudgetTag(scope string) string { return "ub:" + scope }
+
+// ForBudget builds the keys of the budget of scope (a tenant, a user, a
+// day) under prefix. prefix and scope must have been validated.
+func ForBudget(prefix, scope string) Budget {
+	var v [len(budgetSuffixes)]string
+	build(prefix, BudgetTag(scope), budgetSuffixes[:], v[:], nil)
+	return Budget{Limits: v[0], Holds: v[1], Amounts: v[2], Done: v[3]}
+}
+
+// UsageIndex returns the keys of the index of sessions with usage records:
+// a zset of session ids with score 0 (listed by ZRANGEBYLEX, so pages are
+// stable) and a zset of the same ids scored by their last record (unix ms),
+// which finds the ones to forget. Both have the tag "usage:index".
+func UsageIndex(prefix string) (byName, byTime string) {
+	var v [2]string
+	build(prefix, "usage:index", []string{"usessions", "useen"}, v[:], nil)
+	return v[0], v[1]
+}

@@ -42,6 +42,7 @@ var imports = []string{
 	"github.com/fencekit/fencekit/staging",
 	"github.com/fencekit/fencekit/statestore",
 	"github.com/fencekit/fencekit/stream",
+	"github.com/fencekit/fencekit/usage",
 }
 
 // snippets returns the ```go blocks of the README with their first line.

@@ -48,7 +48,7 @@ func main() {
 	modes := flag.String("mode", "durable", "fast, durable, or both comma-separated")
 	seed := flag.Uint64("seed", 1, "seed of the workload and the fault schedule")
 	out := flag.String("out", "", "directory for histories and reports (default: a new temp dir)")
-	mutant := flag.String("mutant", "", "run a negative control (nofence, incr-token, nowait, retry-append, keep-msgs: needs -recreate)")
+	mutant := flag.String("mutant", "", "run a negative control (nofence, incr-token, nowait, retry-append, usage-nodedupe, keep-msgs: needs -recreate)")
 	dur := flag.Duration("duration", 0, "override the profile's duration per run")
 	faultKinds := flag.String("faults", "", "comma-separated fault kinds to inject (default: every server fault of the topology, executor-sigstop and executor-sigkill)")
 	autoRefresh := flag.Bool("autorefresh", false, "executors renew their leases in the background (lock.Options.AutoRefresh)")
