@@ -408,3 +408,62 @@ func TestGiveUpStress(t *testing.T) {
 		}
 	})
 }
+
+// TestLateNoticeAfterNewerHolder: a hand-off notice delayed past the end
+// of the lease it announces, and past a look that saw the next holder,
+// must not make the waiter believe it holds the lock: the look saw a
+// newer token than the notice's, so the notice is stale. Before the fix
+// the waiter counted the old grant's lease from that later look and
+// returned a Lock while another Locker held it.
+func TestLateNoticeAfterNewerHolder(t *testing.T) {
+	redistest.Each(t, func(t *testing.T, s *redistest.Server) {
+		ctx := ctxT(t, 30*time.Second)
+		prefix := s.Prefix(t)
+		a := newLocker(t, s, lock.Options{Prefix: prefix, Owner: "a", TTL: time.Minute})
+		x := newLocker(t, s, lock.Options{Prefix: prefix, Owner: "x", TTL: time.Minute})
+		held, err := a.TryAcquire(ctx, "late")
+		require.NoError(t, err)
+		fc := newFaultClient(t, s.NewClient(t))
+		const lease = 300 * time.Millisecond
+		w := newLockerOn(t, fc, s, lock.Options{Prefix: prefix, Owner: "w", TTL: lease, RetryInterval: 50 * time.Millisecond})
+		type result struct {
+			lk  *lock.Lock
+			err error
+		}
+		got := make(chan result, 1)
+		wctx, cancel := context.WithTimeout(ctx, 10*time.Second)
+		defer cancel()
+		go func() {
+			lk, err := w.Acquire(wctx, "late")
+			got <- result{lk, err}
+		}()
+		waitQueued(t, a, "late", 1)
+		time.Sleep(100 * time.Millisecond) // subscribed
+
+		// w's looks fail and its notices arrive 800 ms late.
+		fc.set(only("acquire.lua", fault{fail: true}))
+		fc.delayNotices(800 * time.Millisecond)
+		require.NoError(t, held.Release(ctx)) // w is granted a 300 ms lease it never hears of in time
+		time.Sleep(lease + 100*time.Millisecond)
+		s.FastForward(lease + 100*time.Millisecond)
+		xl, err := x.TryAcquire(ctx, "late") // w's lease is over: x takes the lock
+		require.NoError(t, err)
+		fc.set(nil) // w's next look sees x
+		select {
+		case r := <-got:
+			if r.lk != nil {
+				info, _ := x.Inspect(ctx, "late")
+				t.Fatalf("w returned a Lock (token %d, Err %v) while %s holds token %d", r.lk.Token(), r.lk.Err(), info.Owner, info.Token)
+			}
+			t.Fatalf("w's Acquire returned %v", r.err)
+		case <-time.After(time.Second): // the late notice has arrived and been ignored
+		}
+		require.NoError(t, xl.Release(ctx)) // now w is handed the lock for real
+		r := <-got
+		require.NoError(t, r.err)
+		info, err := x.Inspect(ctx, "late")
+		require.NoError(t, err)
+		assert.Equal(t, r.lk.Token(), info.Token, "w holds what Redis holds")
+		require.NoError(t, r.lk.Release(ctx))
+	})
+}

@@ -314,6 +314,7 @@ func (l *Locker) acquire(ctx context.Context, name string) (*Lock, error) {
 	// grant to us, so a lease announced later is counted from it.
 	var last error
 	var lastLook time.Time
+	var lastSeen fencing.Token // the holder's token in that look
 	lastReply, noReply := time.Now(), 0 // noReply: looks in a row without a reply
 	for {
 		r, err := l.runAcquire(l.detach(ctx), &k, holder, true)
@@ -358,7 +359,7 @@ func (l *Locker) acquire(ctx context.Context, name string) (*Lock, error) {
 			// again (the record may be gone, or be ours still).
 		default:
 			na := l.notAcquired(name, r)
-			last, lastLook = na, r.sent
+			last, lastLook, lastSeen = na, r.sent, r.token
 			sleep = l.sleepFor(r.pttl)
 			if !subscribed {
 				l.subscribe(name, k.Wake, holder)
@@ -380,10 +381,14 @@ func (l *Locker) acquire(ctx context.Context, name string) (*Lock, error) {
 				continue // look again: the look makes WAIT cover the grant
 			}
 			if g.base.IsZero() {
-				if lastLook.IsZero() {
-					continue // no answered look precedes the grant: look again
+				// Announced: the grant followed the last answered look,
+				// unless that look already saw a newer holder (tokens only
+				// grow): then the notice is late, its lease is over, and
+				// the waiter looks again.
+				if lastLook.IsZero() || g.token <= lastSeen {
+					continue
 				}
-				g.base = lastLook // announced: granted after that look
+				g.base = lastLook
 			}
 			if !live(g.base, g.ttl) {
 				continue // the lease ran out before it reached us: look again
