@@ -8,7 +8,7 @@ func init() {
 		lua.SemRelease:    {false, false},
 		lua.SemRefresh:    {true, false},
 		lua.SemLimit:      {true, false},
-		lua.SemInspect:    {true, true},
+		lua.SemInspect:    {true, false},
 		lua.ElectProclaim: {true, false},
 		lua.ElectLeader:   {true, true},
 	} {

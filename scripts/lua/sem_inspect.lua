@@ -9,7 +9,8 @@
 --         holders whose lease ended are left out; info strings as in lib_sem.lua.
 -- Errors: WRONGTYPE.
 -- Retryable: yes.
--- ReadOnly: yes.
+-- ReadOnly: no: it reads the server's TIME, which miniredis refuses in
+--         read-only scripts.
 -- Include: lib_base.lua
 
 local _, now_ms = fk_now()
