@@ -10,8 +10,9 @@
 --         (integer > 0)
 --
 -- The value is written only while the lock record carries the term: a
--- leader that lost its lease cannot proclaim. The event "leader_proclaimed"
--- (v "0", tok the term, holder, value) goes to the log after the value.
+-- leader that lost its lease cannot proclaim. The event "lock_proclaimed"
+-- (v "0", tok the term, holder, value) goes to the log after the value; it
+-- is a lock event as statestore reads the log (type lock_*, version 0).
 --
 -- Reply: {term, pttl_ms}: the term and the lease left on the record.
 -- Errors: FENCEKIT_BADARG <arg>; FENCEKIT_NOT_HOLDER <term> <holder token or "">
@@ -49,6 +50,6 @@ local pttl = redis.call('PTTL', KEYS[1])
 -- Every precondition holds; writes start here.
 redis.call('SET', KEYS[2], term .. '|' .. value, 'PX', keep)
 redis.call('XADD', KEYS[3], 'MAXLEN', '~', FK_EVENTS_MAXLEN, '*',
-  'type', 'leader_proclaimed', 'v', '0', 'tok', term, 'holder', h, 'value', value)
+  'type', 'lock_proclaimed', 'v', '0', 'tok', term, 'holder', h, 'value', value)
 if fresh then redis.call('PEXPIRE', KEYS[3], keep) end
 return {term, pttl}
