@@ -31,8 +31,6 @@ type semEnv struct {
 	prefix string
 }
 
-
-
 func newSemEnv(t *testing.T, s *redistest.Server) *semEnv {
 	p := s.Prefix(t)
 	return &semEnv{t: t, s: s, c: s.NewClient(t), k: keys.ForSemaphore(p, "sem"), prefix: p}
