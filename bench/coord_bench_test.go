@@ -211,11 +211,15 @@ func openSem(b *testing.B, c rueidis.Client, prefix string, limit int64, wait bo
 }
 
 func openSemPermit(limit int64) func(*testing.B, rueidis.Client, string) coordWorker {
-	return func(b *testing.B, c rueidis.Client, prefix string) coordWorker { return openSem(b, c, prefix, limit, false) }
+	return func(b *testing.B, c rueidis.Client, prefix string) coordWorker {
+		return openSem(b, c, prefix, limit, false)
+	}
 }
 
 func openSemWaiter(limit int64) func(*testing.B, rueidis.Client, string) coordWorker {
-	return func(b *testing.B, c rueidis.Client, prefix string) coordWorker { return openSem(b, c, prefix, limit, true) }
+	return func(b *testing.B, c rueidis.Client, prefix string) coordWorker {
+		return openSem(b, c, prefix, limit, true)
+	}
 }
 
 func (w *semWorker) acquire(ctx context.Context) (err error) {
