@@ -264,3 +264,71 @@ func TestNew(t *testing.T) {
 	_, err = election.New(s.NewClient(t), "x", election.Options{Lock: lock.Options{TTL: -1}})
 	assert.ErrorIs(t, err, lock.ErrInvalidOptions)
 }
+
+// Observe misses no term: every term any candidate won shows up as
+// "elected", in order, while several candidates churn.
+func TestObserveMissesNoTerm(t *testing.T) {
+	redistest.Each(t, func(t *testing.T, s *redistest.Server) {
+		ctx := ctxT(t, 60*time.Second)
+		prefix := s.Prefix(t)
+		watcher := newElection(t, s, prefix, "churn", "watcher")
+		octx, stop := context.WithCancel(ctx)
+		defer stop()
+		elected := make(chan fencing.Token, 256)
+		done := make(chan struct{})
+		go func() {
+			defer close(done)
+			for ld, err := range watcher.Observe(octx) {
+				if err != nil {
+					return
+				}
+				if ld.Change == "elected" {
+					elected <- ld.Term
+				}
+			}
+		}()
+		const candidates, rounds = 3, 5
+		won := make(chan fencing.Token, candidates*rounds)
+		errs := make(chan error, candidates)
+		for i := 0; i < candidates; i++ {
+			e := newElection(t, s, prefix, "churn", "c"+string(rune('a'+i)))
+			go func() {
+				for r := 0; r < rounds; r++ {
+					l, err := e.Campaign(ctx, "v")
+					if err != nil {
+						errs <- err
+						return
+					}
+					won <- l.Term()
+					if err := l.Resign(ctx); err != nil {
+						errs <- err
+						return
+					}
+				}
+				errs <- nil
+			}()
+		}
+		for i := 0; i < candidates; i++ {
+			require.NoError(t, <-errs)
+		}
+		close(won)
+		want := map[fencing.Token]bool{}
+		for tok := range won {
+			want[tok] = true
+		}
+		var last fencing.Token
+		for len(want) > 0 {
+			select {
+			case tok := <-elected:
+				assert.Greater(t, tok, last, "terms in order")
+				last = tok
+				assert.True(t, want[tok], "an observed term nobody won: %d", tok)
+				delete(want, tok)
+			case <-time.After(10 * time.Second):
+				t.Fatalf("%d won terms never observed", len(want))
+			}
+		}
+		stop()
+		<-done
+	})
+}
