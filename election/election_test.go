@@ -275,6 +275,7 @@ func TestObserveMissesNoTerm(t *testing.T) {
 		octx, stop := context.WithCancel(ctx)
 		defer stop()
 		elected := make(chan fencing.Token, 256)
+		started := make(chan struct{})
 		done := make(chan struct{})
 		go func() {
 			defer close(done)
@@ -282,11 +283,19 @@ func TestObserveMissesNoTerm(t *testing.T) {
 				if err != nil {
 					return
 				}
+				if ld.Change == "" {
+					close(started) // the first state, read before anyone campaigns
+				}
 				if ld.Change == "elected" {
 					elected <- ld.Term
 				}
 			}
 		}()
+		select {
+		case <-started:
+		case <-done:
+			t.Fatal("Observe ended before its first state")
+		}
 		const candidates, rounds = 3, 5
 		won := make(chan fencing.Token, candidates*rounds)
 		errs := make(chan error, candidates)
