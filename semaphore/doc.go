@@ -15,6 +15,17 @@
 // process with [Semaphore.SetLimit]; it can change at run time, and permits
 // in use are never taken back.
 //
+// # What the count rests on
+//
+// "Never more than N permits held by live leases" holds while Redis keeps
+// what it acknowledged. A restart without persistence, or a failover to a
+// replica that missed the last grants, forgets holders that still believe
+// they hold permits (their leases run by their own clocks), and new grants
+// can then exceed N until those leases end. Tokens stay monotonic through
+// such a loss (they are time-seeded), so writes fenced by Permits.Token
+// still refuse the older holders; the count itself does not. Unlike
+// lock.Options there is no MinReplicas (WAIT) option yet.
+//
 // # Hand-off and waking
 //
 // Whoever frees permits (a [Permits.Release], a SetLimit that raises the
