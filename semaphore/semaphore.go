@@ -194,6 +194,7 @@ type acquireReply struct {
 	used   int64
 	limit  int64
 	soon   time.Duration // until the soonest lease ends (status 0)
+	fence  fencing.Token // highest token issued when the script ended
 	sent   time.Time
 }
 
@@ -225,10 +226,10 @@ func (s *Semaphore) runAcquire(ctx context.Context, holder string, n int64, wait
 	default:
 		return r, fmt.Errorf("%w: sem_acquire.lua: status %d", ErrProtocol, r.status)
 	}
-	if len(arr) < 4 {
+	if len(arr) < 5 {
 		return r, fmt.Errorf("%w: sem_acquire.lua returned %d elements", ErrProtocol, len(arr))
 	}
-	hs, err := decodeHandoffs("sem_acquire.lua", arr[4:])
+	hs, err := decodeHandoffs("sem_acquire.lua", arr[5:])
 	if err != nil {
 		return r, err
 	}
@@ -250,7 +251,11 @@ func (s *Semaphore) runAcquire(ctx context.Context, holder string, n int64, wait
 		b, e3 = arr[3].AsInt64()
 		r.soon = time.Duration(b) * time.Millisecond
 	}
-	if err := errors.Join(e1, e2, e3); err != nil {
+	fence, e4 := arr[4].ToString()
+	if e4 == nil && fence != "0" {
+		r.fence, e4 = fencing.ParseToken(fence)
+	}
+	if err := errors.Join(e1, e2, e3, e4); err != nil {
 		return r, fmt.Errorf("%w: sem_acquire.lua: %v", ErrProtocol, err)
 	}
 	return r, nil
@@ -404,9 +409,15 @@ func (s *Semaphore) Acquire(ctx context.Context, n int64) (*Permits, error) {
 		}
 	}()
 	// lastLook is the send time of the last look Redis answered without a
-	// grant: a grant announced later was made after it.
+	// grant, and lastFence the highest token issued when it was answered:
+	// an announced grant with a larger token was made after that look, so
+	// its lease is counted from lastLook. A notice with a token not above
+	// lastFence is of an older grant (one that may have run out while its
+	// notice was delayed, as in a paused process): it only makes the
+	// waiter look again.
 	var last error
 	var lastLook time.Time
+	var lastFence fencing.Token
 	lastReply := time.Now()
 	looks := detach(ctx)
 	for {
@@ -443,7 +454,7 @@ func (s *Semaphore) Acquire(ctx context.Context, n int64) (*Permits, error) {
 				}
 				// Given back below, or (expired on arrival) looked at again.
 			default:
-				last, lastLook = &NotAcquiredError{Name: s.name, N: n, Used: r.used, Limit: r.limit}, r.sent
+				last, lastLook, lastFence = &NotAcquiredError{Name: s.name, N: n, Used: r.used, Limit: r.limit}, r.sent, r.fence
 				sleep = s.sleepFor(r.soon)
 				if !subscribed {
 					s.subscribe(holder)
@@ -463,8 +474,8 @@ func (s *Semaphore) Acquire(ctx context.Context, n int64) (*Permits, error) {
 		select {
 		case g := <-w.grant:
 			if g.base.IsZero() {
-				if lastLook.IsZero() {
-					continue // no answered look precedes the grant: look again
+				if lastLook.IsZero() || g.token <= lastFence {
+					continue // not known to follow an answered look: look again
 				}
 				g.base = lastLook
 			}

@@ -23,11 +23,13 @@
 -- nobody live waits before it. Grants to others are announced on ARGV[8]
 -- as "<holder> <token> <ttl_ms>" after every write.
 --
--- Reply: {1, token, pttl_ms, acquired_at_ms, h1, t1, ttl1, ...}  granted to the caller (new or retried)
---        {0, used, limit, soonest_ms, h1, t1, ttl1, ...}          not granted: permits in use by live
+-- Reply: {1, token, pttl_ms, acquired_at_ms, fence, h1, t1, ttl1, ...}  granted to the caller (new or retried)
+--        {0, used, limit, soonest_ms, fence, h1, t1, ttl1, ...}          not granted: permits in use by live
 --              holders, the limit, ms until the soonest lease ends (0: none)
---        {2, limit}                                               more permits asked than the limit
---        h, t, ttl triplets: grants this call made to others.
+--        {2, limit}                                                      more permits asked than the limit
+--        fence: the highest token issued when the script ends ("0": none);
+--        a grant announced later with a larger token was made after this
+--        call. h, t, ttl triplets: grants this call made to others.
 -- Errors: FENCEKIT_BADARG <arg>; FENCEKIT_CORRUPT <key> for a limit,
 --         fence or holder info that fencekit did not write; WRONGTYPE.
 --         All are raised before the first write. A server refusing
@@ -65,7 +67,11 @@ if mine then
   local tok, _, at = fk_sem_info(mine)
   if not tok then return redis.error_reply('FENCEKIT_CORRUPT holder ' .. KEYS[2]) end
   local exp = tonumber(redis.call('ZSCORE', KEYS[1], holder) or '0')
-  if exp > now_ms then return {1, tok, exp - now_ms, at} end
+  if exp > now_ms then
+    local f = redis.call('GET', KEYS[5])
+    if not fk_num(f) then f = tok end
+    return {1, tok, exp - now_ms, at, f}
+  end
 end
 local limit, e8 = fk_sem_limit(KEYS[6], dflt)
 if not limit then return e8 end
@@ -88,6 +94,8 @@ end
 
 -- Every precondition holds; writes start here.
 local toks = fk_sem_settle(sweep, drop, grants, fence_val, fence_ttl, now_us, now_ms)
+local fence = fk_fmt(fence_val)
+if #toks > 0 then fence = toks[#toks] end
 if wait and not granted then fk_sem_enqueue(holder, n, ttl, lease, now_us, now_ms) end
 local others = fk_sem_announce(grants, toks, holder, wake, mode, local_prefix) -- after the writes
 if granted then
@@ -95,10 +103,10 @@ if granted then
   for i, g in ipairs(grants) do
     if g[1] == holder then tok = toks[i] end
   end
-  return {1, tok, ttl, now_ms, unpack(others)}
+  return {1, tok, ttl, now_ms, fence, unpack(others)}
 end
 for _, g in ipairs(grants) do
   used = used + g[2]
   if soonest == 0 or g[3] < soonest then soonest = g[3] end
 end
-return {0, used, limit, soonest, unpack(others)}
+return {0, used, limit, soonest, fence, unpack(others)}
