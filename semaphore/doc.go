@@ -32,7 +32,11 @@
 // limit, or any script finding a lease ended) grants them to the waiters
 // in arrival order inside the same script. Waiters of the same Semaphore
 // get their grants in memory; others hear of them by pub/sub (SPUBLISH on
-// Redis Cluster), and a notice is only sent after the grant is written.
+// Redis Cluster), and a notice is only sent after the grant is written. A
+// notice counts as a grant only when its token is above the highest token
+// the waiter's last answered look reported (the lease is then counted from
+// that look's send time); an older notice, delayed past a look, only makes
+// the waiter look again.
 // Every waiter also looks again at least every RetryInterval, and when the
 // soonest lease of a holder ends, so a lost notice or a dead holder costs
 // at most that long. A waiter that gives up gives back its place, and any
