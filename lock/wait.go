@@ -314,7 +314,7 @@ func (l *Locker) acquire(ctx context.Context, name string) (*Lock, error) {
 	// grant to us, so a lease announced later is counted from it.
 	var last error
 	var lastLook time.Time
-	var lastSeen fencing.Token // the holder's token in that look
+	var lastSeen fencing.Token          // the holder's token in that look
 	lastReply, noReply := time.Now(), 0 // noReply: looks in a row without a reply
 	for {
 		r, err := l.runAcquire(l.detach(ctx), &k, holder, true)

@@ -15,6 +15,8 @@
 //	fencekit session ID
 //	fencekit checkpoints ID [--limit 20] [--cursor C]
 //	fencekit checkpoint ID CPID
+//	fencekit election NAME [--watch] [--interval 500ms]
+//	fencekit semaphore NAME [--watch] [--interval 500ms]
 //	fencekit force-release NAME --reason TEXT [--by WHO] [--fence-ttl 24h]
 //	fencekit usage SESSION [--subagents] [--scopes a,b]
 //	fencekit doctor [--strict]
@@ -38,6 +40,15 @@
 // the session's budget; --subagents adds the sub-agent sessions it reaches
 // (each once; missing ones are listed), --scopes the budgets of those
 // scopes (limit, spent, held by live reservations).
+//
+// election shows an election (package election): the leader, its term
+// (the lock token of the election name), its proclaimed value and
+// remaining lease, the highest term issued and the candidates waiting.
+// semaphore shows a semaphore (package semaphore): the stored limit (or
+// that none is stored), the permits in use by live leases, each holder
+// with its token, permits, grant time and lease left, and the wait queue
+// in arrival order. With --watch both print one line per change (the TTL
+// running down is not a change); with --json too, one object per line.
 //
 // force-release takes a lock away from whoever holds it (lock.ForceRelease):
 // a new token is minted and written to the fence, so the old holder's

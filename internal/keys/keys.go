@@ -121,6 +121,44 @@ func ForLockWith(prefix, name string, tail []byte) (Lock, string) {
 
 var lockSuffixes = [...]string{"lock", "fence", "lockq", "lockqi", "wake", "events", "grant"}
 
+// Semaphore holds the keys and channel of one semaphore name (package
+// semaphore). All share the hash tag {name} and one backing string; none
+// is a key of the lock of the same name.
+type Semaphore struct {
+	Holders, HolderInfo, Queue, QueueInfo, Fence, Limit, Wake string
+}
+
+var semSuffixes = [...]string{"semh", "semhi", "semq", "semqi", "semfence", "semlimit", "semwake"}
+
+// ForSemaphoreWith builds the keys of semaphore name under prefix and
+// returns tail as a string from the same allocation. prefix and name must
+// have been validated.
+func ForSemaphoreWith(prefix, name string, tail []byte) (Semaphore, string) {
+	var v [len(semSuffixes)]string
+	t := build(prefix, name, semSuffixes[:], v[:], tail)
+	return Semaphore{Holders: v[0], HolderInfo: v[1], Queue: v[2], QueueInfo: v[3], Fence: v[4], Limit: v[5], Wake: v[6]}, t
+}
+
+// ForSemaphore builds the keys of semaphore name under prefix.
+func ForSemaphore(prefix, name string) Semaphore {
+	k, _ := ForSemaphoreWith(prefix, name, nil)
+	return k
+}
+
+// Election holds the keys of one election (package election) besides
+// those of the lock of the same name, which the election's leader holds:
+// the leader's proclaimed value.
+type Election struct {
+	Value string
+}
+
+// ForElection builds the election keys of name under prefix.
+func ForElection(prefix, name string) Election {
+	var v [1]string
+	build(prefix, name, []string{"leader"}, v[:], nil)
+	return Election{Value: v[0]}
+}
+
 // Session holds the keys of one session. Lock, Fence and Grant are keys of
 // the lock of the same name ([ForLock]). All share the hash tag {id} and
 // one backing string.

@@ -1,0 +1,8 @@
+//go:build linux
+
+package main
+
+import "syscall"
+
+// deathSig makes the kernel kill an executor when the parent dies.
+func deathSig() *syscall.SysProcAttr { return &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL} }
