@@ -116,9 +116,16 @@ func applyMutant(m string) error {
 			"local tok, e1 = fk_check(KEYS[1], KEYS[2], KEYS[3], ARGV[1], ARGV[2])",
 			"local tok, e1 = fk_num(ARGV[1]), nil", false)
 	case MutantIncrToken:
+		// Both places that mint: the full path and the uncontended fast
+		// path above the libraries.
 		lua.Acquire, err = lua.Mutant(lua.Acquire,
 			"local tok = fk_mint(fence_val, now_us)",
 			"local tok = fk_mint(fence_val, 0)", true)
+		if err == nil {
+			lua.Acquire, err = lua.Mutant(lua.Acquire,
+				"if f + 1 > us then us = f + 1 end",
+				"us = f + 1", true)
+		}
 	case MutantRetryAppend:
 		lua.StreamAppend, err = lua.Mutant(lua.StreamAppend, "Retryable: no", "Retryable: yes (mutant)", true)
 	case MutantKeepMsgs:
