@@ -50,8 +50,10 @@
 // refuses writes (OOM, READONLY, NOREPLICAS, MISCONF) refuses at the
 // first, before anything is written or announced. The waiter counts the
 // lease of an announced grant from the last look Redis answered before
-// the grant, so it never believes in a lease longer than the server's, and
-// a grant whose lease is over when it arrives is not returned. A look at
+// the grant, so it never believes in a lease longer than the server's; a
+// notice whose token is not above the holder that look saw is late (its
+// lease is over) and only makes the waiter look again; and a grant whose
+// lease is over when it arrives is not returned. A look at
 // the lock, once sent, is always waited for (within Options.CallTimeout):
 // a waiter that gives up does so after its last look is answered, and
 // gives back its place and any grant before Acquire returns; Close returns
