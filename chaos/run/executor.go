@@ -81,6 +81,15 @@ type ExecConfig struct {
 	// after 0-3 ms): the negative controls keep the workload they were
 	// calibrated with.
 	NoGiveUp bool `json:"no_give_up,omitempty"`
+	// NoUsage leaves the usage workload (Record, Reserve+Commit) out of
+	// the rounds, for the negative controls calibrated without it.
+	NoUsage bool `json:"no_usage,omitempty"`
+	// Think, when positive, makes an executor work for a random 0-Think
+	// between taking the lock and its first write, so that a pause can
+	// land while it holds the lease (the nofence control needs stale
+	// holders: Acquire no longer returns a lease that ended while the
+	// waiter was paused).
+	Think time.Duration `json:"think,omitempty"`
 }
 
 // MaybeExecutor runs the executor described by the environment and exits,
@@ -230,6 +239,15 @@ type executor struct {
 	n       atomic.Int64
 }
 
+// usageRecords is how many times a round records its usage entry: once or
+// twice (a retry by id), none with NoUsage.
+func (e *executor) usageRecords(rng *rand.Rand) int {
+	if e.cfg.NoUsage {
+		return 0
+	}
+	return 1 + rng.IntN(2)
+}
+
 func (e *executor) uniq() string {
 	return "p" + strconv.Itoa(e.cfg.Process) + "-" + strconv.FormatInt(e.n.Add(1), 10)
 }
@@ -284,6 +302,9 @@ func (e *executor) round(ctx context.Context, rng *rand.Rand) {
 	tok := lk.Token()
 	t := uint64(tok)
 	step := rng.Int64N(1 << 40)
+	if e.cfg.Think > 0 {
+		time.Sleep(time.Duration(rng.Int64N(int64(e.cfg.Think))))
+	}
 
 	val := e.uniq()
 	data, _ := json.Marshal(map[string]any{"v": val, "p": 0})
@@ -334,7 +355,7 @@ func (e *executor) round(ctx context.Context, rng *rand.Rand) {
 	// executor, as after a lost reply: counted once), then a budget op.
 	eid := e.uniq()
 	toks := int64(1 + rng.IntN(100))
-	for range 1 + rng.IntN(2) {
+	for range e.usageRecords(rng) {
 		op = history.Op{Process: p, Session: s, Kind: history.KindUsage, Token: t, In: eid, Out: strconv.FormatInt(toks, 10)}
 		_ = e.call(ctx, &op, func(ctx context.Context) error {
 			_, err := e.meter.Record(ctx, s, tok, usage.Entry{ID: eid, Kind: usage.KindTokens, Step: step & 0xffff,
@@ -343,21 +364,23 @@ func (e *executor) round(ctx context.Context, rng *rand.Rand) {
 		})
 	}
 	op = history.Op{Process: p, Session: s, Kind: history.KindBudget, Token: t, In: strconv.Itoa(BudgetCommit)}
-	_ = e.call(ctx, &op, func(ctx context.Context) error {
-		r, err := e.meter.Reserve(ctx, s, usage.Amount{Tokens: BudgetReserve}, BudgetScope)
-		if err != nil {
-			// Set only now: an executor killed in Commit leaves an
-			// invocation without it, which may have charged.
-			op.Out = history.OutNoCommit
-			return err
-		}
-		op.Out = r.ID()
-		if err := r.Commit(ctx, usage.Amount{Tokens: BudgetCommit}); err != nil {
-			// Some budgets may have been charged: never a refusal.
-			return fmt.Errorf("%w: commit: %v", errCommitUnknown, err)
-		}
-		return nil
-	})
+	if !e.cfg.NoUsage {
+		_ = e.call(ctx, &op, func(ctx context.Context) error {
+			r, err := e.meter.Reserve(ctx, s, usage.Amount{Tokens: BudgetReserve}, BudgetScope)
+			if err != nil {
+				// Set only now: an executor killed in Commit leaves an
+				// invocation without it, which may have charged.
+				op.Out = history.OutNoCommit
+				return err
+			}
+			op.Out = r.ID()
+			if err := r.Commit(ctx, usage.Amount{Tokens: BudgetCommit}); err != nil {
+				// Some budgets may have been charged: never a refusal.
+				return fmt.Errorf("%w: commit: %v", errCommitUnknown, err)
+			}
+			return nil
+		})
+	}
 
 	from, to := statestore.StatusRunning, statestore.StatusSuspended
 	if rng.IntN(2) == 0 {

@@ -58,6 +58,10 @@ type Config struct {
 	Recreate bool
 	// NoGiveUp turns off the executors' give-up pattern (ExecConfig.NoGiveUp).
 	NoGiveUp bool
+	// NoUsage leaves the usage workload out (ExecConfig.NoUsage).
+	NoUsage bool
+	// Think is ExecConfig.Think.
+	Think time.Duration
 	// Out is the directory for histories and reports (a subdirectory per
 	// run is made in it).
 	Out string
@@ -172,7 +176,7 @@ func (o *orchestrator) execConfig(process int, role string) ExecConfig {
 		Sessions: sessions, Workers: o.cfg.Workers, TTL: o.cfg.TTL, AutoRefresh: o.cfg.AutoRefresh,
 		MinReplicas: minRep, OpTimeout: o.cfg.OpTimeout,
 		Out:  filepath.Join(o.dir, fmt.Sprintf("proc-%03d.jsonl", process)),
-		Seed: o.cfg.Seed, Mutant: o.cfg.Mutant, Recreate: o.cfg.Recreate, NoGiveUp: o.cfg.NoGiveUp,
+		Seed: o.cfg.Seed, Mutant: o.cfg.Mutant, Recreate: o.cfg.Recreate, NoGiveUp: o.cfg.NoGiveUp, NoUsage: o.cfg.NoUsage, Think: o.cfg.Think,
 	}
 }
 
