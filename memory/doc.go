@@ -120,9 +120,10 @@
 // slot, written by the same scripts as the records (VADD key FP32 <vec>
 // <id> <Options.VSetQuant> SETATTR {"imp":..,"ts":..,"cats":[hex..]} on Put,
 // VREM when a record leaves its scope, is deleted or its expiry is swept,
-// DEL on Reset), searched with one VSIM key FP32 <vec> WITHSCORES COUNT <n>
-// [FILTER <expr> FILTER-EF 2147483647] [TRUTH] per scope of the search (the scope's
-// descendants listed by the mscopes hash), merged in Go. A vset Store's
+// DEL on Reset), searched with one VSIM key FP32 <vec> WITHSCORES COUNT
+// <n> EF <max(Options.VSetEF, n)> [FILTER <expr> FILTER-EF 2147483647]
+// [TRUTH] per scope of the search (the scope's descendants listed by the
+// mscopes hash), merged in Go. A vset Store's
 // Put fails on a server without vector sets; Stores of other backends do
 // not maintain the sets (use one backend per Prefix). The scope root's meta
 // hash records the VSetQuant its sets were made with, so a Store with

@@ -320,6 +320,7 @@ func TestBadInput(t *testing.T) {
 			"backend":  {Dim: 1, Backend: 9},
 			"negative": {Dim: 1, MaxText: -1},
 			"quant":    {Dim: 1, VSetQuant: "F16"},
+			"ef":       {Dim: 1, VSetEF: -1},
 			"index":    {Dim: 1, FTIndex: "a b"},
 		} {
 			_, err := memory.New(e.client, o)
