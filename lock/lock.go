@@ -205,6 +205,10 @@ func (lk *Lock) Context() context.Context {
 // first. Call cancel when the work is done.
 func (lk *Lock) WithContext(parent context.Context) (ctx context.Context, cancel context.CancelFunc) {
 	c, cancelCause := context.WithCancelCause(parent)
+	if lk == nil {
+		cancelCause(ErrReleased)
+		return c, func() {}
+	}
 	lease := lk.Context()
 	stop := context.AfterFunc(lease, func() { cancelCause(context.Cause(lease)) })
 	return c, func() {
