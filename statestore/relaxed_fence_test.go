@@ -26,11 +26,11 @@ func TestRelaxedAfterFenceExpiry(t *testing.T) {
 		prefix := e.store.Options().Prefix
 		relaxed, err := statestore.New(s.NewClient(t), statestore.Options{Prefix: prefix, Relaxed: true})
 		require.NoError(t, err)
-		const fenceTTL = 300 * time.Millisecond
+		const fenceTTL = time.Second
 		short, err := lock.New(s.NewClient(t), lock.Options{Prefix: prefix, Owner: "a", TTL: 100 * time.Millisecond, FenceTTL: fenceTTL})
 		require.NoError(t, err)
 		t.Cleanup(func() { _ = short.Close() })
-		long, err := lock.New(s.NewClient(t), lock.Options{Prefix: prefix, Owner: "b", TTL: 200 * time.Millisecond, FenceTTL: fenceTTL})
+		long, err := lock.New(s.NewClient(t), lock.Options{Prefix: prefix, Owner: "b", TTL: fenceTTL, FenceTTL: fenceTTL})
 		require.NoError(t, err)
 		t.Cleanup(func() { _ = long.Close() })
 
@@ -49,8 +49,10 @@ func TestRelaxedAfterFenceExpiry(t *testing.T) {
 		b, err := long.TryAcquire(ctx, id)
 		require.NoError(t, err)
 		defer func() { _ = b.Release(ctx) }()
-		for range 3 { // b renews (as AutoRefresh would) past the fence's TTL
-			wait(140 * time.Millisecond)
+		// b renews (as AutoRefresh would, at a third of its TTL: slack for
+		// a loaded machine) past the fence's TTL.
+		for range 3 {
+			wait(400 * time.Millisecond)
 			require.NoError(t, b.Refresh(ctx))
 		}
 		m := s.Do(t, "EXISTS", e.keys(id).Fence)
