@@ -21,7 +21,9 @@ import (
 // BenchmarkMemory measures package memory (scan backend) on the real
 // redis-server: exact top-k search over 10,000 records of 768 dimensions
 // with the client-side cache warm and cold, and a one-record Put at
-// parallelism 64 beside a raw HSET floor of the same hash fields.
+// parallelism 64 beside a raw HSET floor of the same hash fields; on a
+// server with vector sets (Redis 8) also the vset backend's Put and
+// top-k search over its own 10,000 records (impl=vset).
 // Sub-benchmarks are named op=<op>/impl=<impl>/par=<goroutines>, so
 //
 //	benchstat -filter .name:Memory -row /op,/par -col /impl out.txt
@@ -57,19 +59,30 @@ type memBench struct {
 	op, impl string
 	par      int
 	open     func(b *testing.B, ctx context.Context, e *memEnv, i int) stateWorker
+	// setup, if set, runs before the run's context (runTimeout) starts:
+	// for preparation longer than that, such as the vset prefill.
+	setup func(b *testing.B, e *memEnv)
 }
 
 var memBenches = []memBench{
 	// The floor first: benchstat takes the first column as the base.
-	{"put1", "hset-floor", 64, openPutFloor},
-	{"put1", "fencekit", 64, openPutFencekit},
-	{"search10k-warm", "fencekit", 1, openSearchWarm},
-	{"search10k-cold", "fencekit", 1, openSearchCold},
+	{"put1", "hset-floor", 64, openPutFloor, nil},
+	{"put1", "fencekit", 64, openPutFencekit, nil},
+	{"search10k-warm", "fencekit", 1, openSearchWarm, nil},
+	{"search10k-cold", "fencekit", 1, openSearchCold, nil},
+	// The vset backend (Redis 8 vector sets, HNSW, approximate; EF
+	// memory.DefaultVSetEF) beside scan: skipped, with the reason, on a
+	// server without vector sets.
+	{"put1", "vset", 64, openPutVSet, nil},
+	{"search10k-warm", "vset", 1, openSearchVSet, setupSearchVSet},
 }
 
 func runMemory(b *testing.B, mb memBench) {
 	e := newMemEnv(b)
 	defer e.close()
+	if mb.setup != nil {
+		mb.setup(b, e)
+	}
 	ctx, cancel := context.WithTimeout(context.Background(), runTimeout)
 	defer cancel()
 
@@ -91,6 +104,7 @@ type memEnv struct {
 	prefix string // of this run's keys (Put benchmarks)
 	c      rueidis.Client
 	store  *memory.Store
+	vstore *memory.Store // vset backend, prefix+"v" (vset Put benchmark)
 	// cleanup runs after the run (errors logged only).
 	cleanup []func(ctx context.Context) error
 	closers []func()
@@ -407,4 +421,123 @@ func (w *hsetFieldsWorker) do(ctx context.Context) error {
 		cmd = cmd.FieldValue(p[0], p[1])
 	}
 	return w.c.Do(ctx, cmd.Build()).Error()
+}
+
+// --- the vset backend (Redis 8 vector sets) ---
+
+// requireVSet skips the benchmark on a server without vector sets: the
+// vset backend cannot run there (the scan rows measure that server).
+func requireVSet(b *testing.B, s *redistest.Server) {
+	if !s.HasCommand(b, "VSIM") {
+		i := s.Info(b)
+		b.Skipf("%s %s has no vector sets (VSIM): no vset rows on this server", i.Name, i.Version)
+	}
+}
+
+func newVSetStore(b *testing.B, c rueidis.Client, prefix string, timeout time.Duration) *memory.Store {
+	st, err := memory.New(c, memory.Options{Prefix: prefix, Dim: memDim, Backend: memory.BackendVSet, CallTimeout: timeout})
+	if err != nil {
+		b.Fatalf("memory.New: %v", err)
+	}
+	return st
+}
+
+// openPutVSet: openPutFencekit through a vset Store of its own prefix,
+// whose Put also adds the vector to the scope's vector set (VADD, an HNSW
+// insertion, inside the same script).
+func openPutVSet(b *testing.B, _ context.Context, e *memEnv, i int) stateWorker {
+	if i == 0 {
+		requireVSet(b, e.s)
+		e.vstore = newVSetStore(b, e.c, e.prefix+"v", 0)
+		e.cleanup = append(e.cleanup, func(ctx context.Context) error {
+			_, err := e.vstore.Reset(ctx, memPutScope)
+			return err
+		})
+	}
+	r := rand.New(rand.NewPCG(memSeed, uint64(2<<32+i)))
+	rec := memRecord(r, memPutScope, "g"+strconv.Itoa(i), i)
+	return &putWorker{store: e.vstore, rec: []memory.Record{rec}}
+}
+
+// memVSearch is memSearch for the vset backend: the same records (ids,
+// vectors, texts) written through a vset Store under a prefix of their own.
+var memVSearch struct {
+	once   sync.Once
+	prefix string
+	err    error
+}
+
+// vsetSearchPrefix returns the prefix of the vset copy of the searched
+// scope, writing it on first use: 50 records per Put (each VADD is an HNSW
+// insertion in the script, about 5 ms at 768 dimensions), two in flight.
+func vsetSearchPrefix(b *testing.B, s *redistest.Server) string {
+	searchPrefix(b, s) // the query vectors
+	memVSearch.once.Do(func() {
+		start := time.Now()
+		memVSearch.prefix = s.Prefix(b) + "v"
+		c, err := rueidis.NewClient(s.ClientOption())
+		if err != nil {
+			memVSearch.err = err
+			return
+		}
+		defer c.Close()
+		st := newVSetStore(b, c, memVSearch.prefix, time.Minute)
+		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Minute)
+		defer cancel()
+		const batch = 50
+		errs := make(chan error, memRecords/batch)
+		sem := make(chan struct{}, 2)
+		var wg sync.WaitGroup
+		for bi := range memRecords / memBatch {
+			r := rand.New(rand.NewPCG(memSeed, uint64(bi)))
+			recs := make([]memory.Record, memBatch)
+			for j := range recs {
+				i := bi*memBatch + j
+				recs[j] = memRecord(r, memSearchScope, fmt.Sprintf("m%05d", i), i)
+			}
+			for k := 0; k < memBatch; k += batch {
+				wg.Add(1)
+				sem <- struct{}{}
+				go func(recs []memory.Record) {
+					defer wg.Done()
+					defer func() { <-sem }()
+					if err := st.Put(ctx, recs); err != nil {
+						errs <- fmt.Errorf("vset prefill: %w", err)
+					}
+				}(recs[k : k+batch])
+			}
+		}
+		wg.Wait()
+		close(errs)
+		if err := <-errs; err != nil {
+			memVSearch.err = err
+			return
+		}
+		fmt.Fprintf(os.Stderr, "# memory vset prefill of %d records of %d dimensions took %v\n",
+			memRecords, memDim, time.Since(start).Round(time.Millisecond))
+	})
+	if memVSearch.err != nil {
+		b.Fatalf("memory vset prefill: %v", memVSearch.err)
+	}
+	return memVSearch.prefix
+}
+
+// setupSearchVSet skips on a server without vector sets and writes the
+// vset copy of the searched scope (about 1.5 min on 2 cores).
+func setupSearchVSet(b *testing.B, e *memEnv) {
+	requireVSet(b, e.s)
+	vsetSearchPrefix(b, e.s)
+}
+
+// openSearchVSet: the warm top-k search of openSearchWarm through the vset
+// backend: one VSIM (EF memory.DefaultVSetEF) and one HMGET of the
+// candidates' records per search, no client-side cache involved.
+func openSearchVSet(b *testing.B, ctx context.Context, e *memEnv, _ int) stateWorker {
+	w := &searchWorker{store: newVSetStore(b, e.c, vsetSearchPrefix(b, e.s), 0)}
+	for range memQueries {
+		if err := w.do(ctx); err != nil {
+			b.Fatalf("warm-up: %v", err)
+		}
+	}
+	return w
 }

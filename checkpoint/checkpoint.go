@@ -68,7 +68,7 @@ func New(store *statestore.Store) *Store {
 	if store == nil {
 		panic("checkpoint: New with a nil *statestore.Store")
 	}
-	return &Store{cfg: store.Config()}
+	return &Store{cfg: fenced.StoreConfig(store)}
 }
 
 // saveAttempts bounds the attempts of Save when a checkpoint id is taken,

@@ -49,6 +49,34 @@ var ErrWriteRefused = errors.New("fencekit: redis refused the write")
 // wrapped too.
 var ErrNoReply = errors.New("fencekit: no reply from redis")
 
+// NotHolderError is the detailed form of [ErrNotHolder] for writes in
+// strict mode (statestore, staging, checkpoint, stream, memory): the lock
+// record does not carry the writer's token. It matches [ErrNotHolder] and
+// [ErrFenced].
+type NotHolderError struct {
+	// ID names what was written: a session id, or the lock of a memory
+	// scope root.
+	ID string
+	// Presented is the token the refused writer carried.
+	Presented Token
+	// Holder is the token the lock record carries; 0 when nobody holds
+	// the lock.
+	Holder Token
+}
+
+// Error implements error.
+func (e *NotHolderError) Error() string {
+	if e.Holder == 0 {
+		return fmt.Sprintf("fencing: token %d does not hold session %q (no lock holder)", e.Presented, e.ID)
+	}
+	return fmt.Sprintf("fencing: token %d does not hold session %q (holder's token %d)", e.Presented, e.ID, e.Holder)
+}
+
+// Is makes errors.Is(err, ErrNotHolder) and errors.Is(err, ErrFenced) true.
+func (e *NotHolderError) Is(target error) bool {
+	return target == ErrNotHolder || target == ErrFenced
+}
+
 // StaleTokenError is the detailed form of [ErrStaleToken].
 type StaleTokenError struct {
 	// Resource names what was written (a lock name, a session id, a table row).

@@ -1,6 +1,7 @@
 package lock_test
 
 import (
+	"context"
 	"errors"
 	"strings"
 	"testing"
@@ -65,6 +66,24 @@ func TestNewRejectsBadOptions(t *testing.T) {
 	require.NoError(t, nilLocker.Close())
 	var nilLock *lock.Lock
 	require.NoError(t, nilLock.Release(t.Context()))
+	// A nil Lock (a failed acquisition's) holds nothing and does not panic.
+	assert.Zero(t, nilLock.Token())
+	assert.Empty(t, nilLock.Name())
+	assert.Empty(t, nilLock.Owner())
+	assert.True(t, nilLock.AcquiredAt().IsZero())
+	assert.True(t, nilLock.Deadline().IsZero())
+	assert.Zero(t, nilLock.TTL())
+	assert.ErrorIs(t, nilLock.Err(), lock.ErrReleased)
+	assert.ErrorIs(t, nilLock.Refresh(t.Context()), lock.ErrReleased)
+	select {
+	case <-nilLock.Done():
+	default:
+		t.Error("Done of a nil Lock is not closed")
+	}
+	assert.ErrorIs(t, context.Cause(nilLock.Context()), lock.ErrReleased)
+	wctx, cancel := nilLock.WithContext(t.Context())
+	defer cancel()
+	assert.ErrorIs(t, context.Cause(wctx), lock.ErrReleased)
 }
 
 func TestBadNames(t *testing.T) {

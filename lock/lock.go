@@ -80,14 +80,32 @@ func (l *Locker) newLock(name string, k keys.Lock, holder string, token fencing.
 	return lk
 }
 
-// Name returns the lock name.
-func (lk *Lock) Name() string { return lk.name }
+// A nil *Lock (what a failed acquisition returns) holds nothing: its
+// accessors return zero values, Err and Refresh [ErrReleased], Done a
+// closed channel, Context a cancelled context, and Release nil.
 
-// Token returns the fencing token of this acquisition.
-func (lk *Lock) Token() fencing.Token { return lk.token }
+// Name returns the lock name ("" for a nil Lock).
+func (lk *Lock) Name() string {
+	if lk == nil {
+		return ""
+	}
+	return lk.name
+}
+
+// Token returns the fencing token of this acquisition (0, which no write
+// accepts, for a nil Lock).
+func (lk *Lock) Token() fencing.Token {
+	if lk == nil {
+		return 0
+	}
+	return lk.token
+}
 
 // Owner returns the Options.Owner of the Locker that acquired the lock.
 func (lk *Lock) Owner() string {
+	if lk == nil {
+		return ""
+	}
 	o, _, _ := cutHolder(lk.holder)
 	return o
 }
@@ -96,7 +114,7 @@ func (lk *Lock) Owner() string {
 // zero time when the lock was handed over in memory by another holder of the
 // same Locker (see Inspect for the server's record).
 func (lk *Lock) AcquiredAt() time.Time {
-	if lk.acquiredAt == 0 {
+	if lk == nil || lk.acquiredAt == 0 {
 		return time.Time{}
 	}
 	return time.UnixMilli(lk.acquiredAt)
@@ -104,6 +122,9 @@ func (lk *Lock) AcquiredAt() time.Time {
 
 // Deadline returns the end of the lease by the holder's monotonic clock.
 func (lk *Lock) Deadline() time.Time {
+	if lk == nil {
+		return time.Time{}
+	}
 	lk.mu.Lock()
 	defer lk.mu.Unlock()
 	return lk.deadline
@@ -124,6 +145,9 @@ func (lk *Lock) TTL() time.Duration {
 // [*LostError] (matching [ErrLockLost] and [fencing.ErrNotHolder]) once it
 // was lost.
 func (lk *Lock) Err() error {
+	if lk == nil {
+		return ErrReleased
+	}
 	lk.mu.Lock()
 	if lk.err == nil && !time.Now().Before(lk.deadline) {
 		lk.mu.Unlock()
@@ -137,6 +161,11 @@ func (lk *Lock) Err() error {
 // Done returns a channel that is closed when the lease ends: lost, expired
 // by the holder's clock, or released.
 func (lk *Lock) Done() <-chan struct{} {
+	if lk == nil {
+		c := make(chan struct{})
+		close(c)
+		return c
+	}
 	lk.mu.Lock()
 	defer lk.mu.Unlock()
 	if lk.done == nil {
@@ -153,6 +182,11 @@ func (lk *Lock) Done() <-chan struct{} {
 // [Lock.Err] as its cause (context.Cause). Derive the contexts of work done
 // under the lock from it.
 func (lk *Lock) Context() context.Context {
+	if lk == nil {
+		ctx, cancel := context.WithCancelCause(context.Background())
+		cancel(ErrReleased)
+		return ctx
+	}
 	lk.mu.Lock()
 	defer lk.mu.Unlock()
 	if lk.ctx == nil {
@@ -171,6 +205,10 @@ func (lk *Lock) Context() context.Context {
 // first. Call cancel when the work is done.
 func (lk *Lock) WithContext(parent context.Context) (ctx context.Context, cancel context.CancelFunc) {
 	c, cancelCause := context.WithCancelCause(parent)
+	if lk == nil {
+		cancelCause(ErrReleased)
+		return c, func() {}
+	}
 	lease := lk.Context()
 	stop := context.AfterFunc(lease, func() { cancelCause(context.Cause(lease)) })
 	return c, func() {

@@ -71,11 +71,21 @@ func TestAutoBackend(t *testing.T) {
 		}
 		assert.Equal(t, want, f.take())
 	}
+	// Real servers: the probe must find what COMMAND INFO says the server
+	// has (Redis 7.0 and Valkey 9: neither; Redis 8: vector sets).
 	redistest.Each(t, func(t *testing.T, s *redistest.Server) {
 		st, err := memory.New(s.NewClient(t), memory.Options{Dim: 2})
 		require.NoError(t, err)
-		assert.Equal(t, memory.Features{}, st.Features())
-		assert.Equal(t, memory.BackendScan, st.Backend())
+		want := memory.Features{FT: s.HasCommand(t, "FT.INFO"), VSet: s.HasCommand(t, "VCARD")}
+		assert.Equal(t, want, st.Features())
+		wantB := memory.BackendScan
+		if want.VSet {
+			wantB = memory.BackendVSet
+		}
+		if want.FT && s.Kind != redistest.Cluster {
+			wantB = memory.BackendFT
+		}
+		assert.Equal(t, wantB, st.Backend())
 	})
 }
 
@@ -188,7 +198,7 @@ func TestVSetCommands(t *testing.T) {
 	require.NoError(t, err)
 	assert.Equal(t, []string{"a", "b"}, ids(got))
 	assert.InDelta(t, 1/2.23606797749979, got[1].Similarity, 1e-6)
-	assert.Equal(t, []string{"VSIM p:{mem:u}:vs:u/1 FP32 <8 bytes> WITHSCORES COUNT 8"}, f.take())
+	assert.Equal(t, []string{"VSIM p:{mem:u}:vs:u/1 FP32 <8 bytes> WITHSCORES COUNT 8 EF 1000"}, f.take())
 
 	require.NoError(t, st.Put(ctx, []memory.Record{{ID: "c", Scope: "u/1/t", Embedding: []float32{1, 0.1}, Categories: []string{"z"}, Importance: 1, CreatedAt: at}}))
 	f.take()
@@ -198,14 +208,14 @@ func TestVSetCommands(t *testing.T) {
 	assert.Equal(t, []string{"a", "c"}, ids(got))
 	filter := ".imp >= 0.5 and .ts > 1699999999000 and .ts < 1700000001000 and (\"" + hx("x y") + "\" in .cats or \"" + hx("z") + "\" in .cats)"
 	assert.Equal(t, []string{
-		"VSIM p:{mem:u}:vs:u/1 FP32 <8 bytes> WITHSCORES COUNT 12 FILTER " + filter + " FILTER-EF 0",
-		"VSIM p:{mem:u}:vs:u/1/t FP32 <8 bytes> WITHSCORES COUNT 12 FILTER " + filter + " FILTER-EF 0",
+		"VSIM p:{mem:u}:vs:u/1 FP32 <8 bytes> WITHSCORES COUNT 12 EF 1000 FILTER " + filter + " FILTER-EF 2147483647",
+		"VSIM p:{mem:u}:vs:u/1/t FP32 <8 bytes> WITHSCORES COUNT 12 EF 1000 FILTER " + filter + " FILTER-EF 2147483647",
 	}, f.take())
 	truth, err := memory.New(c, memory.Options{Prefix: "p", Dim: 2, Backend: memory.BackendVSet, VSetQuant: "Q8", VSetTruth: true})
 	require.NoError(t, err)
 	_, err = truth.Search(ctx, []float32{1, 0}, memory.SearchOptions{K: 1, Scope: "u/1", Categories: []string{"z", "x y"}, Match: memory.MatchAll})
 	require.NoError(t, err)
-	assert.Equal(t, []string{"VSIM p:{mem:u}:vs:u/1 FP32 <8 bytes> WITHSCORES COUNT 4 FILTER \"" + hx("x y") + "\" in .cats and \"" + hx("z") + "\" in .cats FILTER-EF 0 TRUTH"}, f.take())
+	assert.Equal(t, []string{"VSIM p:{mem:u}:vs:u/1 FP32 <8 bytes> WITHSCORES COUNT 4 EF 1000 FILTER \"" + hx("x y") + "\" in .cats and \"" + hx("z") + "\" in .cats FILTER-EF 2147483647 TRUTH"}, f.take())
 
 	n, err := st.Delete(ctx, "u", []string{"a"})
 	require.NoError(t, err)

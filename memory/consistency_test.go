@@ -220,8 +220,8 @@ func TestIndexMatchesRecords(t *testing.T) {
 		// The writes go through the server's default backend (vset on
 		// Redis 8: the scripts then maintain vector sets too); the searches
 		// through the scan backend, which reads the same index and records
-		// (vset searches on a real Redis 8 fail for another reason: issue
-		// 14, FILTER-EF).
+		// (vset searches are approximate: their agreement with scan is what
+		// TestVSetRecall measures).
 		e := newEnv(t, s, memory.Options{})
 		searcher, err := memory.New(e.client, memory.Options{Prefix: e.prefix, Dim: dim, Backend: memory.BackendScan})
 		require.NoError(t, err)

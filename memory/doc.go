@@ -13,6 +13,23 @@
 // similarity is a dot product. Bad input fails with the sentinel errors of
 // errors.go, before anything is sent.
 //
+//	store, err := memory.New(client, memory.Options{Dim: 3})
+//	...
+//	err = store.Put(ctx, []memory.Record{
+//		{ID: "tea", Scope: "user/42", Text: "prefers green tea", Embedding: []float32{1, 0.1, 0}},
+//	})
+//	...
+//	res, err := store.Search(ctx, []float32{1, 0, 0},
+//		memory.SearchOptions{K: 5, Scope: "user/42", IncludeDescendants: true})
+//
+// (the package Example runs this on an in-process server). The default
+// backend is chosen by what the server has: FT.* (ft, not on a cluster
+// client), else vector sets
+// (vset, Redis 8: approximate, recall@10 of 0.97 or more on 10,000 random
+// 768-dimension vectors with the default [Options].VSetEF), else the exact
+// scan in Go (any server, e.g. Redis 7 and Valkey 9). The rest of this
+// page is the detail: keys, fencing, backends, consistency.
+//
 // # Keys and cluster slots
 //
 // A scope is a '/'-separated path ("user/42/project/7"). Its first
@@ -120,9 +137,10 @@
 // slot, written by the same scripts as the records (VADD key FP32 <vec>
 // <id> <Options.VSetQuant> SETATTR {"imp":..,"ts":..,"cats":[hex..]} on Put,
 // VREM when a record leaves its scope, is deleted or its expiry is swept,
-// DEL on Reset), searched with one VSIM key FP32 <vec> WITHSCORES COUNT <n>
-// [FILTER <expr> FILTER-EF 0] [TRUTH] per scope of the search (the scope's
-// descendants listed by the mscopes hash), merged in Go. A vset Store's
+// DEL on Reset), searched with one VSIM key FP32 <vec> WITHSCORES COUNT
+// <n> EF <max(Options.VSetEF, n)> [FILTER <expr> FILTER-EF 2147483647]
+// [TRUTH] per scope of the search (the scope's descendants listed by the
+// mscopes hash), merged in Go. A vset Store's
 // Put fails on a server without vector sets; Stores of other backends do
 // not maintain the sets (use one backend per Prefix). The scope root's meta
 // hash records the VSetQuant its sets were made with, so a Store with

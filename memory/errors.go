@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 
+	"github.com/fencekit/fencekit/fencing"
 	"github.com/fencekit/fencekit/internal/fenced"
 	"github.com/fencekit/fencekit/internal/keys"
 	"github.com/fencekit/fencekit/internal/scripterr"
@@ -60,7 +61,7 @@ var (
 // NotHolderError is the detailed form of [fencing.ErrNotHolder] for fenced
 // writes in strict mode: the lock named after the scope root's tag (see
 // [LockName]) does not carry the writer's token. Its ID is the lock name.
-type NotHolderError = fenced.NotHolderError
+type NotHolderError = fencing.NotHolderError
 
 // ScanLimitError is the detailed form of [ErrScanLimit].
 type ScanLimitError struct {

@@ -330,7 +330,9 @@ func vfilter(expr string, attrs map[string]any) (bool, error) {
 	return true, nil
 }
 
-// vsim: VSIM key FP32 blob WITHSCORES COUNT n [FILTER expr FILTER-EF 0] [TRUTH]
+// vsim: VSIM key FP32 blob WITHSCORES COUNT n [EF ef] [FILTER expr
+// FILTER-EF fef] [TRUTH], with ef, fef > 0 as Redis 8 requires ("ERR
+// invalid EF", "ERR invalid FILTER-EF").
 func (f *fakeVector) vsim(c *server.Peer, args []string) {
 	if len(args) < 6 || args[1] != "FP32" || args[3] != "WITHSCORES" || args[4] != "COUNT" {
 		c.WriteError("ERR fake VSIM syntax")
@@ -339,7 +341,18 @@ func (f *fakeVector) vsim(c *server.Peer, args []string) {
 	n, _ := strconv.Atoi(args[5])
 	filter := ""
 	rest := args[6:]
-	if len(rest) >= 4 && rest[0] == "FILTER" && rest[2] == "FILTER-EF" && rest[3] == "0" {
+	if len(rest) >= 2 && rest[0] == "EF" {
+		if ef, err := strconv.ParseInt(rest[1], 10, 64); err != nil || ef <= 0 {
+			c.WriteError("ERR invalid EF")
+			return
+		}
+		rest = rest[2:]
+	}
+	if len(rest) >= 4 && rest[0] == "FILTER" && rest[2] == "FILTER-EF" {
+		if ef, err := strconv.ParseInt(rest[3], 10, 64); err != nil || ef <= 0 {
+			c.WriteError("ERR invalid FILTER-EF")
+			return
+		}
 		filter, rest = rest[1], rest[4:]
 	}
 	if len(rest) > 0 && rest[0] == "TRUTH" {

@@ -61,6 +61,7 @@ const (
 	DefaultMaxMetadata = 4 << 10
 	DefaultScanLimit   = 20000
 	DefaultCacheTTL    = 10 * time.Minute
+	DefaultVSetEF      = 1000
 	DefaultCallTimeout = 5 * time.Second
 	// MaxK is the largest SearchOptions.K.
 	MaxK = 1000
@@ -159,6 +160,16 @@ type Options struct {
 	// (exact candidates) instead of the HNSW graph.
 	VSetTruth bool
 
+	// VSetEF is the EF of every VSIM of the vset backend: how many
+	// candidates the HNSW search keeps while it walks the graph (raised to
+	// the COUNT asked for). Larger is slower and finds more of the true
+	// nearest records. Default: [DefaultVSetEF] (1000): on 10,000 random
+	// unit vectors of 768 dimensions (no structure: the hardest case) it
+	// finds at least 97% of the exact top 10, filtered or not, where the
+	// server's own default (Redis 8.0: 100) finds under half
+	// (TestVSetRecall).
+	VSetEF int
+
 	// CacheTTL is the client-side cache lifetime of the keys a scan search
 	// reads (the server invalidates them on every write anyway; the TTL
 	// only bounds how long unused entries occupy memory). Default: 10 min.
@@ -188,6 +199,8 @@ func (o Options) Validate() error {
 		return fmt.Errorf("memory: %w: MaxMetadata %d is negative", ErrInvalidArgument, o.MaxMetadata)
 	case o.CacheTTL < 0:
 		return fmt.Errorf("memory: %w: CacheTTL %v is negative", ErrInvalidArgument, o.CacheTTL)
+	case o.VSetEF < 0:
+		return fmt.Errorf("memory: %w: VSetEF %d < 0", ErrInvalidArgument, o.VSetEF)
 	case o.VSetQuant != "" && o.VSetQuant != "NOQUANT" && o.VSetQuant != "Q8" && o.VSetQuant != "BIN":
 		return fmt.Errorf("memory: %w: VSetQuant %q (NOQUANT, Q8 or BIN)", ErrInvalidArgument, o.VSetQuant)
 	case strings.ContainsFunc(o.FTIndex, func(r rune) bool { return r <= ' ' || r == 0x7f }):
@@ -223,6 +236,9 @@ func (o Options) withDefaults() Options {
 	}
 	if o.VSetQuant == "" {
 		o.VSetQuant = "NOQUANT"
+	}
+	if o.VSetEF == 0 {
+		o.VSetEF = DefaultVSetEF
 	}
 	return o
 }

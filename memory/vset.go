@@ -53,14 +53,24 @@ func vsetFilter(qr *query) string {
 	return strings.Join(terms, " and ")
 }
 
+// vsimFilterEF is the FILTER-EF of a filtered VSIM: the most graph nodes
+// the server may visit looking for elements that pass the filter. Redis
+// 8.0 refuses 0 ("ERR invalid FILTER-EF": it must be positive, although
+// older documentation described 0 as "no limit") and defaults to COUNT*100,
+// which lets a selective filter starve the result. It is only a visit
+// budget (nothing is allocated by it), so a value above any set's size is
+// the unlimited search we want.
+const vsimFilterEF = "2147483647"
+
 // vsimArgs is the VSIM command of one set: the query vector as FP32, the
-// scores, COUNT n, the filter with FILTER-EF 0 (no effort limit, so a
-// selective filter does not starve the result) and TRUTH (a linear scan)
-// when asked.
-func vsimArgs(key, blob string, n int, filter string, truth bool) []string {
+// scores, COUNT n, EF ef (Options.VSetEF, at least n), the filter
+// with FILTER-EF vsimFilterEF (no effort limit, so a selective filter does
+// not starve the result) and TRUTH (a linear scan) when asked.
+func vsimArgs(key, blob string, n, ef int, filter string, truth bool) []string {
 	a := []string{"VSIM", key, "FP32", blob, "WITHSCORES", "COUNT", strconv.Itoa(n)}
+	a = append(a, "EF", strconv.Itoa(max(ef, n)))
 	if filter != "" {
-		a = append(a, "FILTER", filter, "FILTER-EF", "0")
+		a = append(a, "FILTER", filter, "FILTER-EF", vsimFilterEF)
 	}
 	if truth {
 		a = append(a, "TRUTH")
@@ -139,7 +149,7 @@ func (b vsetBackend) search(ctx context.Context, qr *query) ([]Result, error) {
 		}
 		cmds := make(rueidis.Commands, len(scopes))
 		for i, sc := range scopes {
-			a := vsimArgs(vsetKey(&k, sc), blob, n, filter, s.opts.VSetTruth)
+			a := vsimArgs(vsetKey(&k, sc), blob, n, s.opts.VSetEF, filter, s.opts.VSetTruth)
 			cmds[i] = s.client.B().Arbitrary(a[0]).Keys(a[1]).Args(a[2:]...).Build()
 		}
 		var all []vhit

@@ -27,7 +27,7 @@ func New(store *statestore.Store) *Stager {
 	if store == nil {
 		panic("staging: New with a nil store")
 	}
-	return &Stager{cfg: store.Config(), maxRetries: store.Options().MaxRetries}
+	return &Stager{cfg: fenced.StoreConfig(store), maxRetries: store.Options().MaxRetries}
 }
 
 // begin validates id, step and token and starts a fenced write.

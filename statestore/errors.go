@@ -1,6 +1,9 @@
 package statestore
 
 import (
+	"fmt"
+
+	"github.com/fencekit/fencekit/fencing"
 	"github.com/fencekit/fencekit/internal/fenced"
 	"github.com/fencekit/fencekit/internal/keys"
 	"github.com/fencekit/fencekit/internal/scripterr"
@@ -49,12 +52,68 @@ var (
 	ErrProtocol = scripterr.ErrProtocol
 )
 
-// ConflictError is the detailed form of [ErrConflict].
-type ConflictError = fenced.ConflictError
+// ConflictError is the detailed form of [ErrConflict]: a write expected
+// one version of the session and found another. It matches ErrConflict.
+type ConflictError struct {
+	// ID is the session id.
+	ID string
+	// Expected is the version the caller expected.
+	Expected int64
+	// Current is the version found.
+	Current int64
+}
 
-// ReplacedError is the detailed form of [ErrSessionReplaced].
-type ReplacedError = fenced.ReplacedError
+// Error implements error.
+func (e *ConflictError) Error() string {
+	return fmt.Sprintf("fencekit: session %q is at version %d, not %d", e.ID, e.Current, e.Expected)
+}
+
+// Is makes errors.Is(err, ErrConflict) true.
+func (e *ConflictError) Is(target error) bool { return target == ErrConflict }
+
+// ReplacedError is the detailed form of [ErrSessionReplaced]: a position
+// (a cursor, a stream position, a promote's read) or an expected
+// incarnation belongs to an incarnation of the session that was deleted
+// since; the session under that id now is another one. It matches
+// ErrSessionReplaced and Also.
+type ReplacedError struct {
+	// ID is the session id.
+	ID string
+	// What was presented: "cursor", "stream position" or "state".
+	What string
+	// Current is the session's incarnation now (0: unknown, or a stream
+	// position, which the stream's first entry bounds instead).
+	Current int64
+	// Also is the sentinel the error matches besides ErrSessionReplaced:
+	// ErrInvalidCursor for positions, ErrConflict for writes.
+	Also error
+}
+
+// Error implements error.
+func (e *ReplacedError) Error() string {
+	if e.Current == 0 {
+		return fmt.Sprintf("fencekit: %s of session %q is from an incarnation that was deleted", e.What, e.ID)
+	}
+	return fmt.Sprintf("fencekit: %s of session %q is from an incarnation that was deleted (the session now is incarnation %d)", e.What, e.ID, e.Current)
+}
+
+// Is makes errors.Is(err, ErrSessionReplaced) true, and errors.Is(err,
+// e.Also).
+func (e *ReplacedError) Is(target error) bool {
+	return target == ErrSessionReplaced || (e.Also != nil && target == e.Also)
+}
 
 // NotHolderError is the detailed form of [fencing.ErrNotHolder] for writes
-// in strict mode: the lock record does not carry the writer's token.
-type NotHolderError = fenced.NotHolderError
+// in strict mode: the lock record does not carry the writer's token. It is
+// [fencing.NotHolderError].
+type NotHolderError = fencing.NotHolderError
+
+func init() {
+	fenced.NewConflictError = func(id string, expected, current int64) error {
+		return &ConflictError{ID: id, Expected: expected, Current: current}
+	}
+	fenced.NewReplacedError = func(id, what string, current int64, also error) error {
+		return &ReplacedError{ID: id, What: what, Current: current, Also: also}
+	}
+	fenced.StoreConfig = func(store any) *fenced.Config { return &store.(*Store).cfg }
+}

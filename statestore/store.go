@@ -49,10 +49,6 @@ func New(client rueidis.Client, opts Options) (*Store, error) {
 // Options returns the options in effect, defaults filled in.
 func (s *Store) Options() Options { return s.opts }
 
-// Config returns the configuration the staging and checkpoint packages
-// share with this Store. It is not meant for other uses.
-func (s *Store) Config() *fenced.Config { return &s.cfg }
-
 // begin validates id and token and starts a fenced write.
 func (s *Store) begin(id string, token fencing.Token, extra int) (fenced.Write, error) {
 	_, w, err := s.cfg.Begin("statestore", id, token, extra)

@@ -4,9 +4,11 @@ import (
 	"errors"
 	"fmt"
 
+	"github.com/fencekit/fencekit/fencing"
 	"github.com/fencekit/fencekit/internal/fenced"
 	"github.com/fencekit/fencekit/internal/keys"
 	"github.com/fencekit/fencekit/internal/scripterr"
+	"github.com/fencekit/fencekit/statestore"
 )
 
 // Errors of package stream. Fenced writes also return
@@ -54,10 +56,10 @@ var (
 
 // NotHolderError is the detailed form of [fencing.ErrNotHolder] for writes
 // in strict mode: the lock record does not carry the writer's token.
-type NotHolderError = fenced.NotHolderError
+type NotHolderError = fencing.NotHolderError
 
 // ReplacedError is the detailed form of [ErrSessionReplaced].
-type ReplacedError = fenced.ReplacedError
+type ReplacedError = statestore.ReplacedError
 
 // EndedError is the detailed form of [ErrEnded].
 type EndedError struct {

@@ -122,7 +122,7 @@ func NewWithOptions(store *statestore.Store, opts Options) (*Streams, error) {
 	if err := opts.Validate(); err != nil {
 		return nil, err
 	}
-	cfg := store.Config()
+	cfg := fenced.StoreConfig(store)
 	if opts.MaxLen == 0 {
 		opts.MaxLen = DefaultMaxLen
 	}

@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 
+	"github.com/fencekit/fencekit/fencing"
 	"github.com/fencekit/fencekit/internal/fenced"
 	"github.com/fencekit/fencekit/internal/keys"
 	"github.com/fencekit/fencekit/internal/scripterr"
@@ -44,7 +45,7 @@ var (
 
 // NotHolderError is the detailed form of [fencing.ErrNotHolder] for writes
 // in strict mode: the lock record does not carry the writer's token.
-type NotHolderError = fenced.NotHolderError
+type NotHolderError = fencing.NotHolderError
 
 // OverBudgetError says which budget refused an amount and why. It matches
 // [ErrOverBudget].

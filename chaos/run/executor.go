@@ -18,6 +18,7 @@ import (
 
 	"github.com/fencekit/fencekit/chaos/history"
 	"github.com/fencekit/fencekit/checkpoint"
+	"github.com/fencekit/fencekit/internal/mutant"
 	"github.com/fencekit/fencekit/lock"
 	"github.com/fencekit/fencekit/scripts/lua"
 	"github.com/fencekit/fencekit/staging"
@@ -121,28 +122,28 @@ func applyMutant(m string) error {
 	switch m {
 	case "", MutantNoWait:
 	case MutantNoFence:
-		lua.StateSave, err = lua.Mutant(lua.StateSave,
+		lua.StateSave, err = mutant.Of(lua.StateSave,
 			"local tok, e1 = fk_check(KEYS[1], KEYS[2], KEYS[3], ARGV[1], ARGV[2])",
 			"local tok, e1 = fk_num(ARGV[1]), nil", false)
 	case MutantIncrToken:
 		// Both places that mint: the full path and the uncontended fast
 		// path above the libraries.
-		lua.Acquire, err = lua.Mutant(lua.Acquire,
+		lua.Acquire, err = mutant.Of(lua.Acquire,
 			"local tok = fk_mint(fence_val, now_us)",
 			"local tok = fk_mint(fence_val, 0)", true)
 		if err == nil {
-			lua.Acquire, err = lua.Mutant(lua.Acquire,
+			lua.Acquire, err = mutant.Of(lua.Acquire,
 				"if f + 1 > us then us = f + 1 end",
 				"us = f + 1", true)
 		}
 	case MutantRetryAppend:
-		lua.StreamAppend, err = lua.Mutant(lua.StreamAppend, "Retryable: no", "Retryable: yes (mutant)", true)
+		lua.StreamAppend, err = mutant.Of(lua.StreamAppend, "Retryable: no", "Retryable: yes (mutant)", true)
 	case MutantKeepMsgs:
-		lua.StateDelete, err = lua.Mutant(lua.StateDelete,
+		lua.StateDelete, err = mutant.Of(lua.StateDelete,
 			"for i = 3, 10 do redis.call('DEL', KEYS[i]) end",
 			"for i = 3, 10 do if i ~= 4 then redis.call('DEL', KEYS[i]) end end", false)
 	case MutantNoDedupe:
-		lua.UsageRecord, err = lua.Mutant(lua.UsageRecord,
+		lua.UsageRecord, err = mutant.Of(lua.UsageRecord,
 			"if seen[id] or redis.call('HEXISTS', KEYS[6], id) == 1 then",
 			"if seen[id] then", true)
 	default:

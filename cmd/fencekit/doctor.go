@@ -279,10 +279,10 @@ func facts(kv ...string) map[string]string {
 // ?master_set=: executors would send their scripts to the Sentinel. The
 // check lists the master sets the Sentinel monitors and the URL to use.
 func (d *doctor) sentinelOnly(ctx context.Context) (checkResult, bool) {
-	if d.a.opt.Sentinel.MasterSet != "" || len(d.nodes) != 1 || d.nodes[0].server["redis_mode"] != "sentinel" {
+	if d.a.opt.Sentinel.MasterSet != "" || len(d.nodes) != 1 || serverMode(d.nodes[0].server) != "sentinel" {
 		return checkResult{}, false
 	}
-	r := checkResult{Name: "server", Status: statusFail, Facts: facts("redis_mode", "sentinel", "version", d.nodes[0].server["redis_version"])}
+	r := checkResult{Name: "server", Status: statusFail, Facts: facts("redis_mode", "sentinel", "version", serverVersion(d.nodes[0].server))}
 	ctx, cancel := d.a.reqCtx(ctx)
 	defer cancel()
 	var sets []string
@@ -325,20 +325,32 @@ func (n *node) checkServer(d *doctor) checkResult {
 		r.Facts["client_mode"] = string(d.c.Mode())
 		return r
 	}
-	flavor, version := "Redis", n.server["redis_version"]
-	if v := n.server["valkey_version"]; v != "" || n.server["server_name"] == "valkey" {
+	flavor, version := "Redis", serverVersion(n.server)
+	if n.server["valkey_version"] != "" || n.server["server_name"] == "valkey" {
 		flavor = "Valkey"
-		if v != "" {
-			version = v
-		}
 	}
 	if d.a.opt.Sentinel.MasterSet == "" {
-		mode = n.server["redis_mode"]
+		mode = serverMode(n.server)
 	}
-	r.Facts = facts("flavor", strings.ToLower(flavor), "version", version, "redis_mode", n.server["redis_mode"],
+	r.Facts = facts("flavor", strings.ToLower(flavor), "version", version, "redis_mode", serverMode(n.server),
 		"client_mode", string(d.c.Mode()), "role", n.repl["role"])
 	r.Detail = fmt.Sprintf("%s %s, %s", flavor, version, mode)
-	major, _ := parseVersion(version)
+	major, minor := parseVersion(version)
+	if flavor == "Valkey" {
+		// Valkey's conditional writes (SET ... IFEQ since 8.1, DELIFEQ
+		// since 9.0) compare a value, not a fencing token: fencekit's
+		// scripts do not need them, but a reader of the report may.
+		ifeq := major > 8 || major == 8 && minor >= 1
+		delifeq := major >= 9
+		r.Facts["set_ifeq"] = strconv.FormatBool(ifeq)
+		r.Facts["delifeq"] = strconv.FormatBool(delifeq)
+		switch {
+		case delifeq:
+			r.Detail += "; has SET IFEQ and DELIFEQ"
+		case ifeq:
+			r.Detail += "; has SET IFEQ"
+		}
+	}
 	switch {
 	case major == 0:
 		r.Status = statusUnknown
@@ -350,6 +362,25 @@ func (n *node) checkServer(d *doctor) checkResult {
 		r.Status = statusOK
 	}
 	return r
+}
+
+// serverMode is the mode of INFO server: redis_mode on Redis, server_mode
+// on Valkey 8 and later ("standalone", "cluster" or "sentinel").
+func serverMode(info map[string]string) string {
+	if m := info["server_mode"]; m != "" {
+		return m
+	}
+	return info["redis_mode"]
+}
+
+// serverVersion is the server's own version: valkey_version on Valkey,
+// whose redis_version stays at the Redis version it is compatible with
+// (7.2.4).
+func serverVersion(info map[string]string) string {
+	if v := info["valkey_version"]; v != "" {
+		return v
+	}
+	return info["redis_version"]
 }
 
 func parseVersion(v string) (major, minor int) {

@@ -134,9 +134,7 @@ func TestForceReleaseACL(t *testing.T) {
 	s := redistest.NewPrivateRedis(t)
 	const password = "operator-test-password"
 	for _, user := range []string{"fencekit-operator", "fencekit-viewer"} {
-		if err := s.SetUser(t, redistest.ACLLines(t, "../../docs/ACL.md", user)[0], password); err != nil {
-			t.Fatal(err)
-		}
+		s.ApplyACL(t, "../../docs/ACL.md", user, password)
 	}
 	seedPrefix(t, s, "fencekit")
 	s.ResetACLLog(t)

@@ -391,8 +391,8 @@ func (a *app) connect(ctx context.Context) error {
 }
 
 // isCluster reports whether the server says it runs in cluster mode (INFO
-// server: redis_mode:cluster). When INFO is denied by the ACL it trusts
-// rueidis' detection.
+// server: redis_mode:cluster on Redis, server_mode:cluster on Valkey 8 and
+// later). When INFO is denied by the ACL it trusts rueidis' detection.
 func isCluster(ctx context.Context, c rueidis.Client, timeout time.Duration) bool {
 	ctx, cancel := context.WithTimeout(ctx, timeout)
 	defer cancel()
@@ -400,7 +400,7 @@ func isCluster(ctx context.Context, c rueidis.Client, timeout time.Duration) boo
 	if err != nil {
 		return strings.Contains(err.Error(), "NOPERM")
 	}
-	return strings.Contains(s, "redis_mode:cluster")
+	return strings.Contains(s, "redis_mode:cluster") || strings.Contains(s, "server_mode:cluster")
 }
 
 // newClient creates a client and checks the connection with PING.

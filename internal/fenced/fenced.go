@@ -40,71 +40,21 @@ var (
 	ErrOutcomeUnknown  = fencing.ErrNoReply
 )
 
-// ReplacedError is the detailed form of ErrSessionReplaced: a position (a
-// cursor, a stream position, a promote's read) or an expected incarnation
-// belongs to an incarnation of the session that was deleted since; the
-// session under that id now is another one.
-type ReplacedError struct {
-	ID string
-	// What was presented: "cursor", "stream position" or "state".
-	What string
-	// Current is the session's incarnation now (0: unknown, or a stream
-	// position, which the stream's first entry bounds instead).
-	Current int64
-	// Also is the sentinel the error matches besides ErrSessionReplaced:
-	// ErrInvalidCursor for positions, ErrConflict for writes.
-	Also error
-}
-
-// Error implements error.
-func (e *ReplacedError) Error() string {
-	if e.Current == 0 {
-		return fmt.Sprintf("fencekit: %s of session %q is from an incarnation that was deleted", e.What, e.ID)
-	}
-	return fmt.Sprintf("fencekit: %s of session %q is from an incarnation that was deleted (the session now is incarnation %d)", e.What, e.ID, e.Current)
-}
-
-// Is makes errors.Is(err, ErrSessionReplaced) true, and errors.Is(err,
-// e.Also).
-func (e *ReplacedError) Is(target error) bool {
-	return target == ErrSessionReplaced || (e.Also != nil && target == e.Also)
-}
-
-// ConflictError is the detailed form of ErrConflict.
-type ConflictError struct {
-	ID       string
-	Expected int64 // the version the caller expected
-	Current  int64 // the version found
-}
-
-// Error implements error.
-func (e *ConflictError) Error() string {
-	return fmt.Sprintf("fencekit: session %q is at version %d, not %d", e.ID, e.Current, e.Expected)
-}
-
-// Is makes errors.Is(err, ErrConflict) true.
-func (e *ConflictError) Is(target error) bool { return target == ErrConflict }
-
-// NotHolderError is the detailed form of fencing.ErrNotHolder for session
-// writes in strict mode.
-type NotHolderError struct {
-	ID        string
-	Presented fencing.Token
-	Holder    fencing.Token // 0 when nobody holds the lock
-}
-
-// Error implements error.
-func (e *NotHolderError) Error() string {
-	if e.Holder == 0 {
-		return fmt.Sprintf("fencing: token %d does not hold session %q (no lock holder)", e.Presented, e.ID)
-	}
-	return fmt.Sprintf("fencing: token %d does not hold session %q (holder's token %d)", e.Presented, e.ID, e.Holder)
-}
-
-// Is makes errors.Is(err, fencing.ErrNotHolder) true.
-func (e *NotHolderError) Is(target error) bool {
-	return target == fencing.ErrNotHolder || target == fencing.ErrFenced
-}
+// Constructors of the detailed errors ConflictError and ReplacedError,
+// whose types belong to package statestore (public, so that go doc shows
+// their fields): statestore sets them in its init, since fenced, which it
+// imports, cannot import it. Every package that uses fenced takes a
+// *statestore.Store, so they are set before any call.
+var (
+	// NewConflictError returns a *statestore.ConflictError.
+	NewConflictError func(id string, expected, current int64) error
+	// NewReplacedError returns a *statestore.ReplacedError.
+	NewReplacedError func(id, what string, current int64, also error) error
+	// StoreConfig returns the Config of a *statestore.Store for staging,
+	// checkpoint and stream (an exported method would put this internal
+	// type into statestore's API).
+	StoreConfig func(store any) *Config
+)
 
 // Config is the configuration every session store of one deployment shares.
 type Config struct {
@@ -185,7 +135,7 @@ func (c *Config) Exec(ctx context.Context, s *lua.Script, w Write) ([]rueidis.Re
 
 // opError prefixes an error with "<pkg>: <op> <id>: ". Unlike fmt.Errorf it
 // renders the wrapped error when asked, so details filled in after wrapping
-// (ConflictError.Expected) show in the message.
+// (statestore.ConflictError.Expected) show in the message.
 type opError struct {
 	prefix string
 	err    error
@@ -202,7 +152,7 @@ func Wrap(pkg, op, id string, err error) error {
 
 // Error turns the error of a script run for session id into the package's
 // errors, prefixed with "<pkg>: <op> <id>". Transport and context errors are
-// wrapped unchanged. A FENCEKIT_REPLACED reply becomes a [*ReplacedError]
+// wrapped unchanged. A FENCEKIT_REPLACED reply becomes a *statestore.ReplacedError
 // that also matches ErrConflict (see ReadError for reads at a position).
 func Error(pkg, op, id string, err error) error {
 	return scriptError(pkg, op, id, err, true)
@@ -242,10 +192,10 @@ func scriptError(pkg, op, id string, err error, write bool) error {
 		if b != "" {
 			h, _ = fencing.ParseToken(b)
 		}
-		e = &NotHolderError{ID: id, Presented: p, Holder: h}
+		e = &fencing.NotHolderError{ID: id, Presented: p, Holder: h}
 	case scripterr.Conflict:
 		cur, _ := strconv.ParseInt(a, 10, 64)
-		e = &ConflictError{ID: id, Current: cur, Expected: -1}
+		e = NewConflictError(id, -1, cur)
 	case scripterr.Exists:
 		e = fmt.Errorf("%w: session %q", ErrExists, id)
 	case scripterr.NotFound:
@@ -253,16 +203,16 @@ func scriptError(pkg, op, id string, err error, write bool) error {
 	case scripterr.Cursor:
 		e = fmt.Errorf("%w: %s", ErrInvalidCursor, detail)
 	case scripterr.Replaced:
-		re := &ReplacedError{ID: id, What: "cursor", Also: ErrInvalidCursor}
+		what, also, cur := "cursor", ErrInvalidCursor, int64(0)
 		if write {
-			re.What, re.Also = "state", ErrConflict
+			what, also = "state", ErrConflict
 		}
 		if a == "stream" {
-			re.What = "stream position"
+			what = "stream position"
 		} else {
-			re.Current, _ = strconv.ParseInt(a, 10, 64)
+			cur, _ = strconv.ParseInt(a, 10, 64)
 		}
-		e = re
+		e = NewReplacedError(id, what, cur, also)
 	case scripterr.Corrupt:
 		e = fmt.Errorf("%w: %s", scripterr.ErrCorrupt, detail)
 	case scripterr.BadArg:

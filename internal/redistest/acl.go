@@ -113,3 +113,44 @@ func (s *Server) ResetACLLog(t testing.TB) {
 		t.Fatalf("redistest: ACL LOG RESET: %v", m.Error())
 	}
 }
+
+// ApplyACL creates user on s from the "ACL SETUSER <user>" lines of the
+// Markdown file at path (docs/ACL.md), password placeholder replaced: the
+// first line must apply; each further line (a version-specific addition)
+// is applied when the server knows every command it grants (HasCommand)
+// and must then apply, and is skipped otherwise. It returns the lines
+// applied and those skipped. Which lines apply is decided by what the
+// server has, never by the wording of its refusal.
+func (s *Server) ApplyACL(t testing.TB, path, user, password string) (applied, skipped [][]string) {
+	t.Helper()
+	lines := ACLLines(t, path, user)
+	for i, l := range lines {
+		if i > 0 {
+			if missing := s.missingCommands(t, l); len(missing) > 0 {
+				t.Logf("docs ACL line not for this server (no %s): %s", strings.Join(missing, ", "), strings.Join(l, " "))
+				skipped = append(skipped, l)
+				continue
+			}
+		}
+		if err := s.SetUser(t, l, password); err != nil {
+			t.Fatalf("redistest: %s: ACL line does not apply: %v\n%s", path, err, strings.Join(l, " "))
+		}
+		applied = append(applied, l)
+	}
+	return applied, skipped
+}
+
+// missingCommands returns the commands granted by an ACL SETUSER line
+// ("+name" or "+name|sub", not "+@category") that the server lacks.
+func (s *Server) missingCommands(t testing.TB, line []string) []string {
+	t.Helper()
+	var out []string
+	for _, w := range line[3:] {
+		if name, ok := strings.CutPrefix(w, "+"); ok && !strings.HasPrefix(name, "@") {
+			if !s.HasCommand(t, name) {
+				out = append(out, name)
+			}
+		}
+	}
+	return out
+}
