@@ -71,16 +71,6 @@ func refusals(t *testing.T, s *redistest.Server) []refusal {
 		return rs // a cluster node cannot be made a replica of nothing, nor moved to another dir
 	}
 	c := nodes[0]
-	info := func(section, field string) string {
-		txt, err := c.Do(context.Background(), c.B().Info().Section(section).Build()).ToString()
-		require.NoError(t, err)
-		for _, line := range strings.Split(txt, "\n") {
-			if v, ok := strings.CutPrefix(strings.TrimSpace(line), field+":"); ok {
-				return v
-			}
-		}
-		return ""
-	}
 	// A primary demoted by a failover: a replica of a primary it cannot
 	// reach keeps its data and refuses writes.
 	rs = append(rs, refusal{"READONLY",
@@ -95,33 +85,68 @@ func refusals(t *testing.T, s *redistest.Server) []refusal {
 			doAll(t, nodes, "CONFIG", "SET", "save", "3600 1")
 			doAll(t, nodes, "CONFIG", "SET", "dir", dir)
 			require.NoError(t, os.RemoveAll(dir)) // the snapshot cannot be written
-			// A snapshot of the previous off() may still run: BGSAVE
-			// (again) until one has failed.
-			require.Eventually(t, func() bool {
-				if info("persistence", "rdb_bgsave_in_progress") == "0" && info("persistence", "rdb_last_bgsave_status") != "err" {
-					_ = c.Do(context.Background(), c.B().Bgsave().Build()).Error()
-				}
-				return info("persistence", "rdb_last_bgsave_status") == "err"
-			}, 10*time.Second, 10*time.Millisecond)
+			snapshotUntil(t, s, c, "err")
 		},
 		func(t *testing.T) {
 			require.NoError(t, os.MkdirAll(dir, 0o755))
 			doAll(t, nodes, "CONFIG", "SET", "dir", dir)
-			require.Eventually(t, func() bool {
-				if info("persistence", "rdb_bgsave_in_progress") == "0" {
-					_ = c.Do(context.Background(), c.B().Bgsave().Build()).Error()
-				}
-				return info("persistence", "rdb_last_bgsave_status") == "ok" && info("persistence", "rdb_bgsave_in_progress") == "0"
-			}, 10*time.Second, 20*time.Millisecond)
-			// The loop may have started one more BGSAVE after the one that
-			// succeeded: let it finish, or the next on() finds its temp
-			// file in dir ("directory not empty") or its BGSAVE refused
-			// ("already in progress"). Seen on Redis 8.0.6 (1 run in 3).
-			require.Eventually(t, func() bool { return info("persistence", "rdb_bgsave_in_progress") == "0" },
-				10*time.Second, 10*time.Millisecond)
+			snapshotUntil(t, s, c, "ok")
 			doAll(t, nodes, "CONFIG", "SET", "save", "")
 		}})
 	return rs
+}
+
+// snapshotUntil runs BGSAVE until the last one ended with status want ("ok"
+// or "err") and none runs any more: a snapshot started earlier (by the
+// previous off, say) must end before the next on finds its temp file in
+// the directory or its BGSAVE refused. The conditions are read by a plain
+// loop, not require.Eventually, so that a failing INFO is reported as
+// itself; on time-out the log names every BGSAVE reply and the server's
+// log tail (a CI run once saw the status stay "ok" for 10 s).
+func snapshotUntil(t *testing.T, s *redistest.Server, c rueidis.Client, want string) {
+	t.Helper()
+	ctx := context.Background()
+	persistence := func() (inProgress, status string, err error) {
+		txt, err := c.Do(ctx, c.B().Info().Section("persistence").Build()).ToString()
+		if err != nil {
+			return "", "", err
+		}
+		for _, line := range strings.Split(txt, "\n") {
+			line = strings.TrimSpace(line)
+			if v, ok := strings.CutPrefix(line, "rdb_bgsave_in_progress:"); ok {
+				inProgress = v
+			} else if v, ok := strings.CutPrefix(line, "rdb_last_bgsave_status:"); ok {
+				status = v
+			}
+		}
+		return inProgress, status, nil
+	}
+	var replies []string
+	started := false // a BGSAVE was started by this call and has ended
+	deadline := time.Now().Add(30 * time.Second)
+	for {
+		inProgress, status, err := persistence()
+		require.NoError(t, err, "INFO persistence")
+		if inProgress == "0" {
+			if started && status == want {
+				return
+			}
+			reply, err := c.Do(ctx, c.B().Bgsave().Build()).ToString()
+			if err != nil {
+				reply = err.Error()
+			} else {
+				started = true
+			}
+			if len(replies) < 20 {
+				replies = append(replies, reply)
+			}
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("last snapshot status %q (in progress %q), want %q, after 30 s; BGSAVE replies %q\n%s",
+				status, inProgress, want, replies, s.LogTail())
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
 }
 
 // refusalServers returns a private standalone server (it is reconfigured)

@@ -1,6 +1,7 @@
 package redistest
 
 import (
+	"strings"
 	"syscall"
 	"testing"
 )
@@ -38,4 +39,16 @@ func (s *Server) Kill(t testing.TB) {
 	for _, p := range s.procs {
 		p.kill()
 	}
+}
+
+// LogTail returns the last lines of the log of every process of a real
+// server, each under a heading, for a failing test to print; "" for
+// miniredis.
+func (s *Server) LogTail() string {
+	var b strings.Builder
+	for _, p := range s.procs {
+		b.WriteString(p.logSection())
+		b.WriteString("\n")
+	}
+	return b.String()
 }
