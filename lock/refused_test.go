@@ -105,8 +105,9 @@ func refusals(t *testing.T, s *redistest.Server) []refusal {
 // log tail (a CI run once saw the status stay "ok" for 10 s).
 func snapshotUntil(t *testing.T, s *redistest.Server, c rueidis.Client, want string) {
 	t.Helper()
-	ctx := context.Background()
 	persistence := func() (inProgress, status string, err error) {
+		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		defer cancel()
 		txt, err := c.Do(ctx, c.B().Info().Section("persistence").Build()).ToString()
 		if err != nil {
 			return "", "", err
@@ -131,7 +132,9 @@ func snapshotUntil(t *testing.T, s *redistest.Server, c rueidis.Client, want str
 			if started && status == want {
 				return
 			}
+			ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 			reply, err := c.Do(ctx, c.B().Bgsave().Build()).ToString()
+			cancel()
 			if err != nil {
 				reply = err.Error()
 			} else {
