@@ -31,6 +31,10 @@
 //	<prefix>:{<name>}:wake    pub/sub channel announcing hand-offs
 //	<prefix>:{<name>}:grant   open grant "<token>|<holder>" (EventLog only), PX FenceTTL
 //	<prefix>:{<name>}:events  the session's event log (EventLog only)
+//	<prefix>:{<name>}:inc     read only (EventLog only): the session's id floor
+//	                          after a Delete; the first lock event above it
+//	                          gets an id above it, so a reader that kept the
+//	                          deleted log's last id skips none
 //
 // A session guarded by the statestore package uses its session id as the
 // lock name, so its state keys share the lock's slot.

@@ -121,7 +121,7 @@ func ForceRelease(ctx context.Context, client rueidis.Client, name string, o For
 		mode = "S"
 	}
 	k := keys.ForLock(o.Prefix, name)
-	keyv := []string{k.Lock, k.Fence, k.Queue, k.QueueInfo, k.Events, k.Grant}
+	keyv := []string{k.Lock, k.Fence, k.Queue, k.QueueInfo, k.Events, k.Grant, k.Inc}
 	if !o.EventLog {
 		keyv = keyv[:4]
 	}

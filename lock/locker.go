@@ -34,7 +34,7 @@ type Locker struct {
 
 	ttlArg, leaseArg, fenceTTLArg, pubArg string
 	validity                              time.Duration // lease minus drift allowance
-	nkeys                                 int           // KEYS of acquire and release: 4, or 6 with EventLog
+	nkeys                                 int           // KEYS of acquire and release: 4, or 7 with EventLog
 	obs                                   *obs.T
 
 	mu      sync.Mutex
@@ -83,7 +83,7 @@ func New(client rueidis.Client, opts Options) (*Locker, error) {
 		closeCh:      make(chan struct{}),
 	}
 	if o.EventLog {
-		l.nkeys = 6
+		l.nkeys = 7
 	}
 	if o.FenceTTL > 0 {
 		l.fenceTTLArg = strconv.FormatInt(o.FenceTTL.Milliseconds(), 10)
@@ -194,7 +194,7 @@ func (l *Locker) runAcquire(ctx context.Context, k *keys.Lock, holder string, wa
 	if durable {
 		// Separate slices: the Dedicated closure of ExecWait moves them
 		// to the heap, which the common path need not pay for.
-		keyv := []string{k.Lock, k.Fence, k.Queue, k.QueueInfo, k.Events, k.Grant}
+		keyv := []string{k.Lock, k.Fence, k.Queue, k.QueueInfo, k.Events, k.Grant, k.Inc}
 		argv := []string{holder, l.ttlArg, waitArg, l.leaseArg, l.fenceTTLArg, k.Wake, l.pubArg, l.holderPrefix, touch}
 		var err error
 		res, r.acked, err = lua.Acquire.ExecWait(ctx, l.client, keyv[:l.nkeys], argv, l.opts.MinReplicas, l.opts.ReplicaTimeout)
@@ -202,7 +202,7 @@ func (l *Locker) runAcquire(ctx context.Context, k *keys.Lock, holder string, wa
 			return r, err
 		}
 	} else {
-		keyv := [6]string{k.Lock, k.Fence, k.Queue, k.QueueInfo, k.Events, k.Grant}
+		keyv := [7]string{k.Lock, k.Fence, k.Queue, k.QueueInfo, k.Events, k.Grant, k.Inc}
 		argv := [9]string{holder, l.ttlArg, waitArg, l.leaseArg, l.fenceTTLArg, k.Wake, l.pubArg, l.holderPrefix, touch}
 		res = lua.Acquire.Exec(ctx, l.client, keyv[:l.nkeys], argv[:])
 	}
@@ -317,7 +317,7 @@ func (l *Locker) runRelease(ctx context.Context, k *keys.Lock, holder, token str
 	var res rueidis.RedisResult
 	sent := time.Now()
 	if l.opts.MinReplicas > 0 {
-		keyv := []string{k.Lock, k.Fence, k.Queue, k.QueueInfo, k.Events, k.Grant}
+		keyv := []string{k.Lock, k.Fence, k.Queue, k.QueueInfo, k.Events, k.Grant, k.Inc}
 		argv := []string{holder, token, l.fenceTTLArg, k.Wake, l.pubArg, l.holderPrefix}
 		var err error
 		res, r.acked, err = lua.Release.ExecWait(ctx, l.client, keyv[:l.nkeys], argv, l.opts.MinReplicas, l.opts.ReplicaTimeout)
@@ -325,7 +325,7 @@ func (l *Locker) runRelease(ctx context.Context, k *keys.Lock, holder, token str
 			return r, err
 		}
 	} else {
-		keyv := [6]string{k.Lock, k.Fence, k.Queue, k.QueueInfo, k.Events, k.Grant}
+		keyv := [7]string{k.Lock, k.Fence, k.Queue, k.QueueInfo, k.Events, k.Grant, k.Inc}
 		argv := [6]string{holder, token, l.fenceTTLArg, k.Wake, l.pubArg, l.holderPrefix}
 		res = lua.Release.Exec(ctx, l.client, keyv[:l.nkeys], argv[:])
 	}

@@ -99,9 +99,11 @@ func validate(what, s string, max int, forbidden string) error {
 //
 // Events and Grant serve lock events (lock.Options.EventLog): Events is the
 // event log of the session of the same name ([Session].Events), Grant the
-// lock's open grant (see scripts/lua/lib_lock.lua).
+// lock's open grant (see scripts/lua/lib_lock.lua), Inc the session's key
+// that outlives its Delete ([Session].Inc), whose id floor keeps lock
+// events above a deleted log.
 type Lock struct {
-	Lock, Fence, Queue, QueueInfo, Wake, Events, Grant string
+	Lock, Fence, Queue, QueueInfo, Wake, Events, Grant, Inc string
 }
 
 // ForLock builds the keys of lock name under prefix. prefix and name must
@@ -116,10 +118,10 @@ func ForLock(prefix, name string) Lock {
 func ForLockWith(prefix, name string, tail []byte) (Lock, string) {
 	var v [len(lockSuffixes)]string
 	t := build(prefix, name, lockSuffixes[:], v[:], tail)
-	return Lock{Lock: v[0], Fence: v[1], Queue: v[2], QueueInfo: v[3], Wake: v[4], Events: v[5], Grant: v[6]}, t
+	return Lock{Lock: v[0], Fence: v[1], Queue: v[2], QueueInfo: v[3], Wake: v[4], Events: v[5], Grant: v[6], Inc: v[7]}, t
 }
 
-var lockSuffixes = [...]string{"lock", "fence", "lockq", "lockqi", "wake", "events", "grant"}
+var lockSuffixes = [...]string{"lock", "fence", "lockq", "lockqi", "wake", "events", "grant", "inc"}
 
 // Semaphore holds the keys and channel of one semaphore name (package
 // semaphore). All share the hash tag {name} and one backing string; none

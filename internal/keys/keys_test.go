@@ -44,9 +44,12 @@ func TestValidateToken(t *testing.T) {
 
 func TestForLock(t *testing.T) {
 	k := ForLock("fk", "job-1")
-	want := Lock{"fk:{job-1}:lock", "fk:{job-1}:fence", "fk:{job-1}:lockq", "fk:{job-1}:lockqi", "fk:{job-1}:wake", "fk:{job-1}:events", "fk:{job-1}:grant"}
+	want := Lock{"fk:{job-1}:lock", "fk:{job-1}:fence", "fk:{job-1}:lockq", "fk:{job-1}:lockqi", "fk:{job-1}:wake", "fk:{job-1}:events", "fk:{job-1}:grant", "fk:{job-1}:inc"}
 	if k != want {
 		t.Fatalf("ForLock = %+v, want %+v", k, want)
+	}
+	if s := ForSession("fk", "job-1"); k.Inc != s.Inc || k.Events != s.Events {
+		t.Fatalf("the lock's Inc and Events %q %q are not the session's %q %q", k.Inc, k.Events, s.Inc, s.Events)
 	}
 	for _, key := range []string{k.Lock, k.Fence, k.Queue, k.QueueInfo, k.Wake} {
 		if TagOf(key) != "job-1" {

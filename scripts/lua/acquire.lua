@@ -5,6 +5,9 @@
 -- KEYS[5] event log       KEYS[6] open grant (both optional: lock events,
 --         see lib_lock.lua; a grant logs lock_acquired, preceded by
 --         lock_lost when the previous grant had expired)
+-- KEYS[7] the session's inc key (optional, with KEYS[5] and KEYS[6]): its
+--         id floor keeps lock events after a Delete above the deleted
+--         log (issue 19; fk_lockev)
 -- ARGV[1] holder "<owner>|<attempt>"
 -- ARGV[2] lease ttl in ms (integer > 0)
 -- ARGV[3] "1": join the wait queue if the lock is not granted; "0": do not

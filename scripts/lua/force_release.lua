@@ -6,6 +6,9 @@
 --         see lib_lock.lua; logs lock_force_released, preceded by
 --         lock_lost for a grant found expired, and lock_acquired for a
 --         hand-off)
+-- KEYS[7] the session's inc key (optional, with KEYS[5] and KEYS[6]): its
+--         id floor keeps lock events after a Delete above the deleted
+--         log (issue 19; fk_lockev)
 -- ARGV[1] fence counter ttl in ms ("0": no expiry); a fence that has no
 --         expiry, or more time left than this, keeps it
 -- ARGV[2] pub/sub channel announcing hand-offs ("" for none)

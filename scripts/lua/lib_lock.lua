@@ -141,18 +141,35 @@ local FK_LOCKEV_TTL = 86400000
 -- it (none when the session was created without one).
 local fk_lockev_new, fk_lockev_keep = false, FK_LOCKEV_TTL
 
+-- fk_lockev_floor is the id floor (ms) of the session's inc key, KEYS[7]
+-- when the caller declares it (lock events, issue 19): after a Delete of
+-- the session, every id of the deleted log is at or below it. The first
+-- lock event of the script gets an id above it (fk_lockev), so a reader
+-- that kept the deleted log's last id never skips it, even when Delete
+-- and the lock event fall in one millisecond. 0 once an event is written,
+-- or without the key.
+local fk_lockev_floor = 0
+
 -- fk_lockev_open checks the event log's type and reads the open grant:
 -- false when there is none or events are off, {token, holder} when there
--- is, nil plus an error reply when the grant key holds something fencekit
--- did not write. fence_ttl is the lock's fence ttl in ms (0: none): an
--- event log that a lock event creates lives that long (FK_LOCKEV_TTL when
--- 0), like the fence and the open grant. Read-only: call it before the
--- first write.
+-- is, nil plus an error reply when the grant key (or the session's inc
+-- key) holds something fencekit did not write. fence_ttl is the lock's
+-- fence ttl in ms (0: none): an event log that a lock event creates lives
+-- that long (FK_LOCKEV_TTL when 0), like the fence and the open grant.
+-- Read-only: call it before the first write.
 local function fk_lockev_open(fence_ttl)
   if not KEYS[6] then return false end
   redis.call('XLEN', KEYS[5]) -- WRONGTYPE before any write
   fk_lockev_new = redis.call('EXISTS', KEYS[5]) == 0
   if fence_ttl > 0 then fk_lockev_keep = fence_ttl end
+  if KEYS[7] then
+    local f = redis.call('HGET', KEYS[7], 'floor') -- WRONGTYPE before any write
+    if f then
+      local n = fk_num(f)
+      if not n then return nil, redis.error_reply('FENCEKIT_CORRUPT ' .. KEYS[7]) end
+      fk_lockev_floor = n
+    end
+  end
   local g = redis.call('GET', KEYS[6])
   if not g then return false end
   local tok, h = string.match(g, '^([1-9]%d*)|([^|]+|[^|]+)$')
@@ -163,9 +180,23 @@ local function fk_lockev_open(fence_ttl)
 end
 
 -- fk_lockev appends one lock event (events on only), and gives the log a
--- lifetime when this event created it.
+-- lifetime when this event created it. Its id is the server's next one,
+-- except for the first event above a Delete's id floor (fk_lockev_floor)
+-- in a log that ends below it (or is empty): that one gets the id
+-- "<max(now, floor + 1)>-1".
 local function fk_lockev(typ, tok, holder, ...)
-  redis.call('XADD', KEYS[5], 'MAXLEN', '~', FK_EVENTS_MAXLEN, '*',
+  local id = '*'
+  if fk_lockev_floor > 0 then
+    local base = fk_lockev_floor + 1
+    local top = redis.call('XREVRANGE', KEYS[5], '+', '-', 'COUNT', 1)
+    local top_ms = #top > 0 and fk_num(string.match(top[1][1], '^(%d+)%-%d+$')) or 0
+    if top_ms < base then
+      local _, now_ms = fk_now()
+      id = fk_fmt(math.max(now_ms, base)) .. '-1'
+    end
+    fk_lockev_floor = 0
+  end
+  redis.call('XADD', KEYS[5], 'MAXLEN', '~', FK_EVENTS_MAXLEN, id,
     'type', typ, 'v', '0', 'tok', tok, 'holder', holder, ...)
   if fk_lockev_new then
     redis.call('PEXPIRE', KEYS[5], fk_lockev_keep)

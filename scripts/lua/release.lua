@@ -5,6 +5,9 @@
 -- KEYS[5] event log       KEYS[6] open grant (both optional: lock events,
 --         see lib_lock.lua; logs lock_released, or lock_lost for a grant
 --         found expired, then lock_acquired for a hand-off)
+-- KEYS[7] the session's inc key (optional, with KEYS[5] and KEYS[6]): its
+--         id floor keeps lock events after a Delete above the deleted
+--         log (issue 19; fk_lockev)
 -- ARGV[1] holder "<owner>|<attempt>"
 -- ARGV[2] token the holder was granted, or "0" to match any token of this
 --         holder (used by a waiter that gives up: it may have been handed the
