@@ -1,6 +1,13 @@
 // Package election provides leader election on Redis whose term is a
 // fencing token.
 //
+//	e, err := election.New(client, "scheduler", election.Options{Lock: lock.Options{Owner: "replica-a"}})
+//	lead, err := e.Campaign(ctx, "10.0.0.1:8080") // blocks until this replica leads
+//	// schedule under lead.Context(); pass lead.Term() to every write
+//	err = lead.Resign(ctx)
+//
+// (the package Example runs this on an in-process server).
+//
 // An [Election] is named like a lock: the leader is whoever holds the lock
 // of the election name (package lock), so elections reuse the lock's FIFO
 // queue, its hand-off inside the releasing script, its pub/sub notices with

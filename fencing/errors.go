@@ -100,3 +100,32 @@ func (e *StaleTokenError) Error() string {
 func (e *StaleTokenError) Is(target error) bool {
 	return target == ErrStaleToken || target == ErrFenced
 }
+
+// Errors shared by the stores built on fencing (statestore, staging,
+// checkpoint, stream, memory, usage). Each store re-exports those it
+// returns under its own name (statestore.ErrNotFound is ErrNotFound), so
+// errors.Is works whichever name the caller tests against; the stores
+// wrap them with the operation and id.
+var (
+	// ErrNotFound: the session, record, checkpoint or stream does not
+	// exist (or has expired).
+	ErrNotFound = errors.New("fencekit: not found")
+	// ErrExists: a create found the session already there.
+	ErrExists = errors.New("fencekit: already exists")
+	// ErrConflict: the stored version is not the one the caller expected.
+	ErrConflict = errors.New("fencekit: version conflict")
+	// ErrTooLarge: a value or a batch is over a documented size limit.
+	ErrTooLarge = errors.New("fencekit: too large")
+	// ErrInvalidDocument: a document is not valid JSON (or not an object
+	// where one is required).
+	ErrInvalidDocument = errors.New("fencekit: invalid document")
+	// ErrInvalidCursor: a cursor or position is malformed or belongs to
+	// another session or listing.
+	ErrInvalidCursor = errors.New("fencekit: invalid cursor")
+	// ErrInvalidArgument: an argument is out of its documented range.
+	ErrInvalidArgument = errors.New("fencekit: invalid argument")
+	// ErrSessionReplaced: a position, cursor or expected state belongs to
+	// an earlier incarnation of a session that was deleted and created
+	// again under the same id.
+	ErrSessionReplaced = errors.New("fencekit: session replaced")
+)

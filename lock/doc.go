@@ -1,5 +1,14 @@
 // Package lock provides leases on Redis that mint monotonic fencing tokens.
 //
+//	locker, err := lock.New(client, lock.Options{TTL: 10 * time.Second, Owner: "executor-a"})
+//	...
+//	lk, err := locker.Acquire(ctx, "session-42") // waits in a FIFO queue
+//	...
+//	defer lk.Release(ctx)
+//	// work under lk.Context(); pass lk.Token() to every write it guards
+//
+// (the package Example runs this on an in-process server).
+//
 // A [Locker] acquires a [Lock] on a name with one Lua script run
 // ([Locker.TryAcquire] does not wait, [Locker.Acquire] waits in a FIFO
 // queue). Each acquisition gets a [fencing.Token] minted inside the script as

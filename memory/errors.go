@@ -5,7 +5,6 @@ import (
 	"fmt"
 
 	"github.com/fencekit/fencekit/fencing"
-	"github.com/fencekit/fencekit/internal/fenced"
 	"github.com/fencekit/fencekit/internal/keys"
 	"github.com/fencekit/fencekit/internal/scripterr"
 )
@@ -19,7 +18,7 @@ var (
 	// limit, an importance outside [0, 1], a zero token, ...).
 	// ErrInvalidScope, ErrDimension, ErrInvalidVector, ErrInvalidK and
 	// ErrCrossSlot also match it; ErrInvalidID and ErrTooLarge do not.
-	ErrInvalidArgument = fenced.ErrInvalidArgument
+	ErrInvalidArgument = fencing.ErrInvalidArgument
 	// ErrInvalidID: a record id that cannot be used in a key (empty, longer
 	// than 256 bytes, invalid UTF-8, '{', '}', '|' or control characters).
 	ErrInvalidID = keys.ErrInvalidID
@@ -36,16 +35,16 @@ var (
 	ErrInvalidK = fmt.Errorf("memory: invalid k (%w)", ErrInvalidArgument)
 	// ErrTooLarge: a text, metadata map, category list or batch larger than
 	// the documented limits.
-	ErrTooLarge = fenced.ErrTooLarge
+	ErrTooLarge = fencing.ErrTooLarge
 	// ErrCrossSlot: the records of one Put do not share a scope root (the
 	// first Options.TagDepth segments of their scopes), so they cannot be
 	// written by one script.
 	ErrCrossSlot = fmt.Errorf("memory: records of one call must share a scope root (%w)", ErrInvalidArgument)
 	// ErrNotFound: Get found no record with that id in the scope.
-	ErrNotFound = fenced.ErrNotFound
+	ErrNotFound = fencing.ErrNotFound
 	// ErrInvalidCursor: a List cursor that this package did not issue for
 	// that scope.
-	ErrInvalidCursor = fenced.ErrInvalidCursor
+	ErrInvalidCursor = fencing.ErrInvalidCursor
 	// ErrScanLimit: a scan search would score more records than
 	// Options.ScanLimit. The concrete error is a [*ScanLimitError].
 	ErrScanLimit = errors.New("memory: scan limit exceeded")

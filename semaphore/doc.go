@@ -1,6 +1,13 @@
 // Package semaphore provides a fair counting semaphore on Redis whose
 // permits expire and carry fencing tokens.
 //
+//	slots, err := semaphore.New(client, "llm-slots", semaphore.Options{Limit: 4, TTL: 30 * time.Second, AutoRefresh: true})
+//	p, err := slots.Acquire(ctx, 1) // waits in a FIFO queue
+//	// call the model under p.Context(); pass p.Token() to fenced writes
+//	err = p.Release(ctx)
+//
+// (the package Example runs this on an in-process server).
+//
 // A [Semaphore] hands out the permits of one name: [Semaphore.TryAcquire]
 // takes n permits if they are free, [Semaphore.Acquire] waits for them in
 // a FIFO queue kept in Redis. A request that does not fit holds back every

@@ -2,6 +2,13 @@
 // session's state document apart until the step they belong to is done,
 // then applies them all at once or drops them.
 //
+//	stager := staging.New(store) // a statestore.Store
+//	_, err := stager.Stage(ctx, "session-42", 1, lk.Token(), staging.Change{
+//		ToolCallID: "call-1", Merge: json.RawMessage(`{"summary":"done"}`)})
+//	res, err := stager.Promote(ctx, "session-42", 1, lk.Token()) // every change of step 1, in one write
+//
+// (the package Example runs this on an in-process server).
+//
 // A [Stager] works on the sessions of a [statestore.Store] (same client,
 // keys, TTL, fencing mode and limits). Each tool call's result is a
 // [Change]: RFC 6902 JSON Patch operations and/or an RFC 7386 merge patch.

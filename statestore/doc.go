@@ -1,6 +1,15 @@
 // Package statestore keeps the state of agent sessions in Redis so that a
 // stale executor can never corrupt it.
 //
+//	store, err := statestore.New(client, statestore.Options{}) // same Prefix as the lock.Locker
+//	lk, err := locker.Acquire(ctx, "session-1")
+//	_, err = store.Create(ctx, "session-1", lk.Token(), statestore.State{Status: statestore.StatusRunning})
+//	_, err = store.AppendMessages(ctx, "session-1", lk.Token(), msg)
+//	// a writer whose lease was taken over is refused: errors.Is(err, fencing.ErrFenced)
+//	st, err := store.Load(ctx, "session-1")
+//
+// (the package Example runs this on an in-process server).
+//
 // Every mutation of a [Store] is one Lua script that, before it writes
 // anything, checks the writer's fencing token (from lock.Lock.Token) against
 // the session's lock and the highest token the session has accepted:

@@ -1,6 +1,13 @@
 // Package stream keeps the output of agent sessions in Redis Streams:
 // resumable, fenced, bounded.
 //
+//	streams := stream.New(store) // a statestore.Store
+//	_, err := streams.Append(ctx, "session-1", lk.Token(), []byte("Hel"))
+//	_, err = streams.End(ctx, "session-1", lk.Token())
+//	page, err := streams.Read(ctx, "session-1", stream.Seq{}, 100) // resume later from page.Next
+//
+// (the package Example runs this on an in-process server).
+//
 // An executor appends chunks (tokens, tool progress) to its session's output
 // stream with [Streams.Append], and finishes it with [Streams.End] or
 // [Streams.Fail]. Clients read it from any server: [Streams.Read] returns a

@@ -17,22 +17,22 @@ import (
 var (
 	// ErrTooLarge: a chunk or failure reason is longer than
 	// Options.MaxChunkBytes. It is statestore.ErrTooLarge.
-	ErrTooLarge = fenced.ErrTooLarge
+	ErrTooLarge = fencing.ErrTooLarge
 	// ErrInvalidArgument: an argument is out of range (a zero token, a
 	// count below 1, an empty group name, ...). It is
 	// statestore.ErrInvalidArgument.
-	ErrInvalidArgument = fenced.ErrInvalidArgument
+	ErrInvalidArgument = fencing.ErrInvalidArgument
 	// ErrInvalidSeq: a sequence string that is not an entry id. It matches
 	// ErrInvalidArgument too.
-	ErrInvalidSeq = fmt.Errorf("%w: invalid sequence", fenced.ErrInvalidArgument)
+	ErrInvalidSeq = fmt.Errorf("%w: invalid sequence", fencing.ErrInvalidArgument)
 	// ErrNotFound is statestore.ErrNotFound.
-	ErrNotFound = fenced.ErrNotFound
+	ErrNotFound = fencing.ErrNotFound
 	// ErrUnknownStream: the session has no output stream (never written,
 	// or expired). It matches ErrNotFound too.
-	ErrUnknownStream = fmt.Errorf("%w: unknown stream", fenced.ErrNotFound)
+	ErrUnknownStream = fmt.Errorf("%w: unknown stream", fencing.ErrNotFound)
 	// ErrUnknownGroup: the consumer group does not exist (see
 	// [Streams.Group]). It matches ErrNotFound too.
-	ErrUnknownGroup = fmt.Errorf("%w: unknown consumer group", fenced.ErrNotFound)
+	ErrUnknownGroup = fmt.Errorf("%w: unknown consumer group", fencing.ErrNotFound)
 	// ErrEnded: an append to a stream that has its terminal marker (End or
 	// Fail was called). The concrete error is an [*EndedError].
 	ErrEnded = errors.New("stream: stream ended")
@@ -45,7 +45,7 @@ var (
 	// and written again: the entries there now are not a continuation. The
 	// concrete error is a [*ReplacedError].
 	// It is statestore.ErrSessionReplaced.
-	ErrSessionReplaced = fenced.ErrSessionReplaced
+	ErrSessionReplaced = fencing.ErrSessionReplaced
 	// ErrInvalidID: a session id that cannot be used in a key.
 	ErrInvalidID = keys.ErrInvalidID
 	// ErrCorrupt: a key of the stream holds data fencekit did not write.

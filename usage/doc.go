@@ -3,6 +3,14 @@
 // once, keeps per-session rollups, and caps spending with budgets that
 // hold across executors.
 //
+//	store, err := usage.New(client, usage.Options{}) // same Prefix as the lock.Locker
+//	res, err := store.Reserve(ctx, "session-1", usage.Amount{Tokens: 1500}, "tenant-acme") // before the LLM call
+//	err = res.Commit(ctx, usage.Amount{Tokens: 1200})                                      // after it
+//	_, err = store.Record(ctx, "session-1", lk.Token(), usage.Entry{ID: "step-1-llm", Kind: usage.KindTokens})
+//	rollup, err := store.Rollup(ctx, "session-1")
+//
+// (the package Example runs this on an in-process server).
+//
 // # Recording
 //
 // [Store.Record] adds [Entry] values to a session in one Lua script that

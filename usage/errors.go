@@ -5,7 +5,6 @@ import (
 	"fmt"
 
 	"github.com/fencekit/fencekit/fencing"
-	"github.com/fencekit/fencekit/internal/fenced"
 	"github.com/fencekit/fencekit/internal/keys"
 	"github.com/fencekit/fencekit/internal/scripterr"
 )
@@ -21,16 +20,16 @@ var (
 	// ErrInvalidArgument: an argument is out of range (a negative amount, an
 	// unknown kind, a name with '|', a zero token without
 	// Options.AllowUnfenced, ...). Nothing was sent.
-	ErrInvalidArgument = fenced.ErrInvalidArgument
+	ErrInvalidArgument = fencing.ErrInvalidArgument
 	// ErrInvalidID: a session id, entry id or scope that cannot be used in a key.
 	ErrInvalidID = keys.ErrInvalidID
 	// ErrTooLarge: an entry is larger than Options.MaxEntryBytes.
-	ErrTooLarge = fenced.ErrTooLarge
+	ErrTooLarge = fencing.ErrTooLarge
 	// ErrInvalidCursor: a cursor not issued for this session (or for
 	// Sessions), or issued before the session's usage was deleted.
-	ErrInvalidCursor = fenced.ErrInvalidCursor
+	ErrInvalidCursor = fencing.ErrInvalidCursor
 	// ErrNotFound: the session has no usage, or the scope no budget.
-	ErrNotFound = fenced.ErrNotFound
+	ErrNotFound = fencing.ErrNotFound
 	// ErrCorrupt: a key holds data fencekit did not write.
 	ErrCorrupt = scripterr.ErrCorrupt
 	// ErrProtocol: a script reply of an unexpected shape.

@@ -26,17 +26,17 @@ import (
 	"github.com/fencekit/fencekit/scripts/lua"
 )
 
-// Sentinel errors of the session stores; the public packages re-export
-// them, so errors.Is works across packages.
+// Sentinel errors of the session stores: those of package fencing, under
+// the names the internal code uses; the public packages re-export them.
 var (
-	ErrNotFound        = errors.New("fencekit: not found")
-	ErrExists          = errors.New("fencekit: already exists")
-	ErrConflict        = errors.New("fencekit: version conflict")
-	ErrTooLarge        = errors.New("fencekit: too large")
-	ErrInvalidDocument = errors.New("fencekit: invalid document")
-	ErrInvalidCursor   = errors.New("fencekit: invalid cursor")
-	ErrInvalidArgument = errors.New("fencekit: invalid argument")
-	ErrSessionReplaced = errors.New("fencekit: session replaced")
+	ErrNotFound        = fencing.ErrNotFound
+	ErrExists          = fencing.ErrExists
+	ErrConflict        = fencing.ErrConflict
+	ErrTooLarge        = fencing.ErrTooLarge
+	ErrInvalidDocument = fencing.ErrInvalidDocument
+	ErrInvalidCursor   = fencing.ErrInvalidCursor
+	ErrInvalidArgument = fencing.ErrInvalidArgument
+	ErrSessionReplaced = fencing.ErrSessionReplaced
 	ErrOutcomeUnknown  = fencing.ErrNoReply
 )
 
