@@ -32,13 +32,13 @@ var (
 
 	// ErrInvalidName reports a name that cannot be used in a key (the same
 	// value as lock.ErrInvalidName).
-	ErrInvalidName = keys.ErrInvalidID
+	ErrInvalidName = fencing.ErrInvalidID
 
 	// ErrCorrupt reports an election key holding data fencekit did not write.
-	ErrCorrupt = scripterr.ErrCorrupt
+	ErrCorrupt = fencing.ErrCorrupt
 
 	// ErrProtocol reports a script reply of an unexpected shape.
-	ErrProtocol = scripterr.ErrProtocol
+	ErrProtocol = fencing.ErrProtocol
 )
 
 // Options configures an [Election].

@@ -5,7 +5,7 @@ import (
 
 	"github.com/redis/rueidis"
 
-	"github.com/fencekit/fencekit/internal/tlsconf"
+	"github.com/fencekit/fencekit/tlsconf"
 )
 
 // The TLS failures ClassifyTLS and DiagnoseTLS recognize. Errors returned

@@ -129,3 +129,18 @@ var (
 	// again under the same id.
 	ErrSessionReplaced = errors.New("fencekit: session replaced")
 )
+
+// More errors every fencekit package returns, re-exported under its own
+// names like those above.
+var (
+	// ErrInvalidID: a session id, lock or semaphore name, scope or
+	// prefix is empty, too long, or holds characters fencekit does not
+	// allow in a key (braces, spaces, control characters).
+	ErrInvalidID = errors.New("fencekit: invalid id")
+	// ErrCorrupt: a key holds data fencekit did not write (or of another
+	// type): the script refused it before writing anything.
+	ErrCorrupt = errors.New("fencekit: corrupt data")
+	// ErrProtocol: a script replied in a shape the client does not know,
+	// as when clients and scripts of different fencekit versions meet.
+	ErrProtocol = errors.New("fencekit: unexpected script reply")
+)

@@ -6,7 +6,6 @@ import (
 	"time"
 
 	"github.com/fencekit/fencekit/fencing"
-	"github.com/fencekit/fencekit/internal/keys"
 	"github.com/fencekit/fencekit/internal/scripterr"
 )
 
@@ -38,15 +37,15 @@ var (
 
 	// ErrInvalidName reports a lock name that cannot be used in a key:
 	// empty, longer than 256 bytes, not UTF-8, or containing '{', '}', '|'
-	// or control characters. It is the same value as keys.ErrInvalidID, so it
+	// or control characters. It is the same value as fencing.ErrInvalidID, so it
 	// also matches the invalid-id errors of the other fencekit packages.
-	ErrInvalidName = keys.ErrInvalidID
+	ErrInvalidName = fencing.ErrInvalidID
 
 	// ErrCorrupt reports a lock key holding data fencekit did not write.
-	ErrCorrupt = scripterr.ErrCorrupt
+	ErrCorrupt = fencing.ErrCorrupt
 
 	// ErrProtocol reports a script reply of an unexpected shape.
-	ErrProtocol = scripterr.ErrProtocol
+	ErrProtocol = fencing.ErrProtocol
 )
 
 // NotAcquiredError is the detailed form of [ErrNotAcquired].

@@ -5,8 +5,6 @@ import (
 	"fmt"
 
 	"github.com/fencekit/fencekit/fencing"
-	"github.com/fencekit/fencekit/internal/keys"
-	"github.com/fencekit/fencekit/internal/scripterr"
 )
 
 // Errors of package memory. Every error a method returns for bad input
@@ -21,7 +19,7 @@ var (
 	ErrInvalidArgument = fencing.ErrInvalidArgument
 	// ErrInvalidID: a record id that cannot be used in a key (empty, longer
 	// than 256 bytes, invalid UTF-8, '{', '}', '|' or control characters).
-	ErrInvalidID = keys.ErrInvalidID
+	ErrInvalidID = fencing.ErrInvalidID
 	// ErrInvalidScope: a scope that is empty, has an empty segment, contains
 	// a brace or a control character, is too long, or has fewer segments
 	// than Options.TagDepth.
@@ -52,9 +50,9 @@ var (
 	// (FT.CREATE, FT.SEARCH or VSIM answered "unknown command").
 	ErrUnsupportedBackend = errors.New("memory: unsupported backend")
 	// ErrCorrupt: a key holds data this package did not write.
-	ErrCorrupt = scripterr.ErrCorrupt
+	ErrCorrupt = fencing.ErrCorrupt
 	// ErrProtocol: a reply of an unexpected shape.
-	ErrProtocol = scripterr.ErrProtocol
+	ErrProtocol = fencing.ErrProtocol
 )
 
 // NotHolderError is the detailed form of [fencing.ErrNotHolder] for fenced

@@ -6,7 +6,6 @@ import (
 	"time"
 
 	"github.com/fencekit/fencekit/fencing"
-	"github.com/fencekit/fencekit/internal/keys"
 	"github.com/fencekit/fencekit/internal/scripterr"
 )
 
@@ -39,13 +38,13 @@ var (
 
 	// ErrInvalidName reports a name that cannot be used in a key (the same
 	// value as lock.ErrInvalidName).
-	ErrInvalidName = keys.ErrInvalidID
+	ErrInvalidName = fencing.ErrInvalidID
 
 	// ErrCorrupt reports a semaphore key holding data fencekit did not write.
-	ErrCorrupt = scripterr.ErrCorrupt
+	ErrCorrupt = fencing.ErrCorrupt
 
 	// ErrProtocol reports a script reply of an unexpected shape.
-	ErrProtocol = scripterr.ErrProtocol
+	ErrProtocol = fencing.ErrProtocol
 )
 
 // NotAcquiredError is the detailed form of [ErrNotAcquired].

@@ -5,8 +5,6 @@ import (
 
 	"github.com/fencekit/fencekit/fencing"
 	"github.com/fencekit/fencekit/internal/fenced"
-	"github.com/fencekit/fencekit/internal/keys"
-	"github.com/fencekit/fencekit/internal/scripterr"
 )
 
 // Errors of the state store. They are shared with the staging and
@@ -45,11 +43,11 @@ var (
 	// zero token, ...).
 	ErrInvalidArgument = fencing.ErrInvalidArgument
 	// ErrInvalidID: a session id that cannot be used in a key (see lock.ErrInvalidName).
-	ErrInvalidID = keys.ErrInvalidID
+	ErrInvalidID = fencing.ErrInvalidID
 	// ErrCorrupt: a key of the session holds data fencekit did not write.
-	ErrCorrupt = scripterr.ErrCorrupt
+	ErrCorrupt = fencing.ErrCorrupt
 	// ErrProtocol: a script reply of an unexpected shape.
-	ErrProtocol = scripterr.ErrProtocol
+	ErrProtocol = fencing.ErrProtocol
 )
 
 // ConflictError is the detailed form of [ErrConflict]: a write expected

@@ -6,7 +6,6 @@ import (
 
 	"github.com/fencekit/fencekit/fencing"
 	"github.com/fencekit/fencekit/internal/fenced"
-	"github.com/fencekit/fencekit/internal/keys"
 	"github.com/fencekit/fencekit/internal/scripterr"
 	"github.com/fencekit/fencekit/statestore"
 )
@@ -47,11 +46,11 @@ var (
 	// It is statestore.ErrSessionReplaced.
 	ErrSessionReplaced = fencing.ErrSessionReplaced
 	// ErrInvalidID: a session id that cannot be used in a key.
-	ErrInvalidID = keys.ErrInvalidID
+	ErrInvalidID = fencing.ErrInvalidID
 	// ErrCorrupt: a key of the stream holds data fencekit did not write.
-	ErrCorrupt = scripterr.ErrCorrupt
+	ErrCorrupt = fencing.ErrCorrupt
 	// ErrProtocol: a reply of an unexpected shape.
-	ErrProtocol = scripterr.ErrProtocol
+	ErrProtocol = fencing.ErrProtocol
 )
 
 // NotHolderError is the detailed form of [fencing.ErrNotHolder] for writes

@@ -5,8 +5,6 @@ import (
 	"fmt"
 
 	"github.com/fencekit/fencekit/fencing"
-	"github.com/fencekit/fencekit/internal/keys"
-	"github.com/fencekit/fencekit/internal/scripterr"
 )
 
 // Errors of package usage. Fenced writes (Record, Delete) also return
@@ -22,7 +20,7 @@ var (
 	// Options.AllowUnfenced, ...). Nothing was sent.
 	ErrInvalidArgument = fencing.ErrInvalidArgument
 	// ErrInvalidID: a session id, entry id or scope that cannot be used in a key.
-	ErrInvalidID = keys.ErrInvalidID
+	ErrInvalidID = fencing.ErrInvalidID
 	// ErrTooLarge: an entry is larger than Options.MaxEntryBytes.
 	ErrTooLarge = fencing.ErrTooLarge
 	// ErrInvalidCursor: a cursor not issued for this session (or for
@@ -31,9 +29,9 @@ var (
 	// ErrNotFound: the session has no usage, or the scope no budget.
 	ErrNotFound = fencing.ErrNotFound
 	// ErrCorrupt: a key holds data fencekit did not write.
-	ErrCorrupt = scripterr.ErrCorrupt
+	ErrCorrupt = fencing.ErrCorrupt
 	// ErrProtocol: a script reply of an unexpected shape.
-	ErrProtocol = scripterr.ErrProtocol
+	ErrProtocol = fencing.ErrProtocol
 	// ErrOverBudget: a reservation (or a commit whose hold expired) does not
 	// fit in a budget. The concrete error is an [*OverBudgetError].
 	ErrOverBudget = errors.New("usage: over budget")

@@ -12,7 +12,7 @@ import (
 	"time"
 
 	"github.com/fencekit/fencekit/internal/redistest"
-	"github.com/fencekit/fencekit/internal/tlsconf"
+	"github.com/fencekit/fencekit/tlsconf"
 )
 
 // tlsPort returns the port of a TLS server's address.

@@ -28,8 +28,8 @@
 package keys
 
 import (
-	"errors"
 	"fmt"
+	"github.com/fencekit/fencekit/fencing"
 	"strings"
 	"unicode/utf8"
 )
@@ -42,7 +42,7 @@ const MaxPrefixLen = 64
 
 // ErrInvalidID reports an id or name that cannot be used in a key. The public
 // packages re-export it, so errors.Is works with any of them.
-var ErrInvalidID = errors.New("fencekit: invalid id")
+var ErrInvalidID = fencing.ErrInvalidID
 
 // ValidateID returns nil if id is usable as a session id or lock name:
 // non-empty, at most [MaxIDLen] bytes, valid UTF-8, and free of '{', '}',

@@ -7,7 +7,6 @@
 package scripterr
 
 import (
-	"errors"
 	"strings"
 
 	"github.com/redis/rueidis"
@@ -29,11 +28,11 @@ const (
 )
 
 // ErrCorrupt reports a key holding data that fencekit did not write.
-var ErrCorrupt = errors.New("fencekit: corrupt data")
+var ErrCorrupt = fencing.ErrCorrupt
 
 // ErrProtocol reports a script reply of an unexpected shape or type: a
 // different script answered under the same SHA-1, or a proxy mangled it.
-var ErrProtocol = errors.New("fencekit: unexpected script reply")
+var ErrProtocol = fencing.ErrProtocol
 
 // Parse returns the code and detail of a fencekit error reply. ok is false
 // for nil, for transport errors and for other Redis errors.

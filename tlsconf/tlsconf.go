@@ -1,8 +1,19 @@
 // Package tlsconf turns the TLS settings users have (a CA file, a client
 // certificate and key, an explicit opt-out of verification) into a
 // rueidis.ClientOption, and the failures of a TLS handshake into typed
-// errors. Package embedded re-exports it for programs; the fencekit CLI
-// uses it without embedded's miniredis.
+// errors:
+//
+//	opt, err := rueidis.ParseURL("rediss://redis.internal:6380")
+//	files := tlsconf.FilesFromEnv(nil) // REDIS_TLS_CA_FILE, REDIS_TLS_CERT_FILE, ...
+//	if err := files.Apply(&opt); err != nil { ... } // errors.Is(err, tlsconf.ErrConfig)
+//	client, err := rueidis.NewClient(opt)
+//	if err != nil {
+//		err = tlsconf.Diagnose(ctx, opt, err) // errors.Is(err, tlsconf.ErrUnknownAuthority), ...
+//	}
+//
+// Package embedded re-exports it for programs (embedded.TLSFiles and the
+// ErrTLS* errors are these); the fencekit CLI uses it without embedded's
+// miniredis.
 package tlsconf
 
 import (
