@@ -226,7 +226,7 @@ func (s *Store) get(ctx context.Context, op, id string, keys []string, cpid stri
 // ErrInvalidID for an invalid session id or a cpid that is not a
 // checkpoint id of the session; see Save for the fencing errors. On every
 // error nothing is written.
-func (s *Store) Restore(ctx context.Context, id string, token fencing.Token, cpid string) (_ int64, err error) {
+func (s *Store) Restore(ctx context.Context, id string, token fencing.Token, cpid string) (version int64, err error) {
 	ctx, sp := s.cfg.Obs.Start(ctx, opRestore, id, token)
 	defer sp.End(&err)
 	w, err := s.begin(id, token, 1)

@@ -384,7 +384,7 @@ func (s *Store) stats(ctx context.Context, root string) (map[string]int64, error
 // Count returns the number of records in scope, and in its descendants
 // when includeDescendants is set. Index entries of expired records are
 // swept first. One round trip.
-func (s *Store) Count(ctx context.Context, scope string, includeDescendants bool) (_ int64, err error) {
+func (s *Store) Count(ctx context.Context, scope string, includeDescendants bool) (count int64, err error) {
 	ctx, sp := s.obs.Start(ctx, opCount, scope, 0)
 	defer sp.End(&err)
 	root, err := scopeRoot(scope, s.opts.TagDepth)

@@ -97,3 +97,33 @@ func ExampleStager_Promote_takeover() {
 	// applied: 0 skipped: early
 	// document:
 }
+
+// A State loaded before a promote is stale afterwards: ApplyTo brings it up
+// to date, so a Save that expects its version goes through.
+func ExamplePromoteResult_ApplyTo() {
+	client, stop := embedded.MustClient()
+	defer stop()
+	ctx := context.Background()
+	locker, _ := lock.New(client, lock.Options{Owner: "executor-a"})
+	defer locker.Close()
+	store, _ := statestore.New(client, statestore.Options{})
+	stager := staging.New(store)
+	lk, _ := locker.Acquire(ctx, "session-7")
+	defer lk.Release(ctx)
+	tok := lk.Token()
+	_, _ = store.Create(ctx, "session-7", tok, statestore.State{Status: statestore.StatusRunning, Data: json.RawMessage(`{"n":1}`)})
+
+	st, _ := store.Load(ctx, "session-7")
+	_, _ = stager.Stage(ctx, "session-7", 1, tok, staging.Change{ToolCallID: "call-1", Merge: json.RawMessage(`{"n":2}`)})
+	res, _ := stager.Promote(ctx, "session-7", 1, tok)
+
+	st.Status = statestore.StatusCompleted
+	_, err := store.Save(ctx, "session-7", tok, st)
+	fmt.Println("stale state:", errors.Is(err, statestore.ErrConflict))
+	res.ApplyTo(&st)
+	v, err := store.Save(ctx, "session-7", tok, st)
+	fmt.Println("after ApplyTo:", err == nil, "version", v, string(st.Data))
+	// Output:
+	// stale state: true
+	// after ApplyTo: true version 4 {"n":2}
+}

@@ -49,6 +49,18 @@ type PromoteResult struct {
 	Skipped []Staged
 }
 
+// ApplyTo brings st, a State loaded before the promote, up to date with
+// it: st.Data becomes the promoted document and st.Version the version
+// after the promote, so st can be passed to a later [statestore.Store.Save]
+// that expects that version. Nothing is changed when nothing was promoted
+// (Version 0 or no Data).
+func (r PromoteResult) ApplyTo(st *statestore.State) {
+	if st == nil || r.Version == 0 || r.Data == nil {
+		return
+	}
+	st.Data, st.Version = r.Data, r.Version
+}
+
 // Promote applies the changes staged under step of session id to the
 // session's state document and removes them from the stage, fenced by
 // token, as one write: the document and the stage never go apart.

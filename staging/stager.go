@@ -61,7 +61,7 @@ func (s *Stager) begin(id string, step int64, token fencing.Token, extra int) (k
 // [*fencing.StaleTokenError]; in strict mode, a token the lock record does
 // not carry gets a [*statestore.NotHolderError] (matching
 // fencing.ErrNotHolder). Without a session it returns statestore.ErrNotFound.
-func (s *Stager) Stage(ctx context.Context, id string, step int64, token fencing.Token, c Change) (_ int64, err error) {
+func (s *Stager) Stage(ctx context.Context, id string, step int64, token fencing.Token, c Change) (version int64, err error) {
 	ctx, sp := s.cfg.Obs.Start(ctx, opStage, id, token)
 	defer sp.End(&err)
 	_, w, err := s.begin(id, step, token, 4)

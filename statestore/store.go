@@ -58,7 +58,7 @@ func (s *Store) begin(id string, token fencing.Token, extra int) (fenced.Write, 
 // Create stores a new session with the state st, fenced by token, and
 // returns its version (1). It returns ErrExists if the session exists.
 // See Save for the other errors.
-func (s *Store) Create(ctx context.Context, id string, token fencing.Token, st State) (_ int64, err error) {
+func (s *Store) Create(ctx context.Context, id string, token fencing.Token, st State) (version int64, err error) {
 	ctx, sp := s.cfg.Obs.Start(ctx, opCreate, id, token)
 	defer sp.End(&err)
 	return s.save(ctx, "create", id, token, &st, "0", "")
@@ -75,13 +75,20 @@ func (s *Store) Create(ctx context.Context, id string, token fencing.Token, st S
 // its version. The fields the store maintains (ResumeCount, counters,
 // times, Incarnation) are kept.
 //
+// Every write of the session bumps its version, not only Save: a State
+// loaded before AppendMessages, IncrementStep, a staged change or a
+// checkpoint of the same session carries an older Version, and Save with it
+// returns a *ConflictError. Set st.Version to the version the last write
+// returned (Create, Save, UpdateStatus, Stage, Restore and Promote return
+// it), Load again, or use [Store.Update], which reloads and retries.
+//
 // Like every write, Save checks token inside its script: a token older than
 // one the session or its lock has seen gets a [*fencing.StaleTokenError];
 // in strict mode, a token the lock record does not carry gets a
 // [*NotHolderError] (matching [fencing.ErrNotHolder]). Invalid input gets
 // ErrInvalidID, ErrInvalidDocument, ErrTooLarge or ErrInvalidArgument before
 // anything is sent.
-func (s *Store) Save(ctx context.Context, id string, token fencing.Token, st State) (_ int64, err error) {
+func (s *Store) Save(ctx context.Context, id string, token fencing.Token, st State) (version int64, err error) {
 	ctx, sp := s.cfg.Obs.Start(ctx, opSave, id, token)
 	defer sp.End(&err)
 	want, wantInc := "", ""
@@ -180,7 +187,7 @@ type CASResult struct {
 // UpdateStatus sets the status of session id, fenced by token, and returns
 // the new version. It returns ErrNotFound without a session; see Save for
 // the fencing errors.
-func (s *Store) UpdateStatus(ctx context.Context, id string, token fencing.Token, next Status) (_ int64, err error) {
+func (s *Store) UpdateStatus(ctx context.Context, id string, token fencing.Token, next Status) (version int64, err error) {
 	ctx, sp := s.cfg.Obs.Start(ctx, opUpdateStatus, id, token)
 	defer sp.End(&err)
 	r, err := s.setStatus(ctx, "update status", id, token, nil, next)
@@ -244,7 +251,7 @@ func (s *Store) setStatus(ctx context.Context, op, id string, token fencing.Toke
 // IncrementResumeCount adds one to the resume count of session id, fenced
 // by token, and returns the new count. It returns ErrNotFound without a
 // session; see Save for the fencing errors.
-func (s *Store) IncrementResumeCount(ctx context.Context, id string, token fencing.Token) (_ int64, err error) {
+func (s *Store) IncrementResumeCount(ctx context.Context, id string, token fencing.Token) (resumeCount int64, err error) {
 	ctx, sp := s.cfg.Obs.Start(ctx, opIncrementResumeCount, id, token)
 	defer sp.End(&err)
 	return s.incr(ctx, "increment resume count", id, token, "resume_count")
@@ -253,7 +260,7 @@ func (s *Store) IncrementResumeCount(ctx context.Context, id string, token fenci
 // IncrementStep adds one to the step count of session id, fenced by token,
 // and returns the new count. It returns ErrNotFound without a session; see
 // Save for the fencing errors.
-func (s *Store) IncrementStep(ctx context.Context, id string, token fencing.Token) (_ int64, err error) {
+func (s *Store) IncrementStep(ctx context.Context, id string, token fencing.Token) (step int64, err error) {
 	ctx, sp := s.cfg.Obs.Start(ctx, opIncrementStep, id, token)
 	defer sp.End(&err)
 	return s.incr(ctx, "increment step", id, token, "step")
@@ -278,7 +285,7 @@ func (s *Store) incr(ctx context.Context, op, id string, token fencing.Token, fi
 // message that is not JSON and ErrTooLarge for one above
 // Options.MaxDocumentBytes (nothing is appended then); see Save for the
 // fencing errors.
-func (s *Store) AppendMessages(ctx context.Context, id string, token fencing.Token, msgs ...json.RawMessage) (_ int64, err error) {
+func (s *Store) AppendMessages(ctx context.Context, id string, token fencing.Token, msgs ...json.RawMessage) (messageCount int64, err error) {
 	ctx, sp := s.cfg.Obs.Start(ctx, opAppendMessages, id, token)
 	defer sp.End(&err)
 	if len(msgs) == 0 {

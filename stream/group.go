@@ -83,7 +83,7 @@ func (s *Streams) ReadGroup(ctx context.Context, id, group, consumer string, cou
 
 // Ack acknowledges entries delivered to group and returns how many were
 // pending. One round trip.
-func (s *Streams) Ack(ctx context.Context, id, group string, seqs ...Seq) (_ int64, err error) {
+func (s *Streams) Ack(ctx context.Context, id, group string, seqs ...Seq) (acked int64, err error) {
 	ctx, sp := s.cfg.Obs.Start(ctx, opAck, id, 0)
 	defer sp.End(&err)
 	k, _, err := s.streamKeys("ack", id)
@@ -191,7 +191,7 @@ func (s *Streams) Claim(ctx context.Context, id, group, consumer string, minIdle
 
 // Pending returns how many entries are pending (delivered, not
 // acknowledged) for group. One round trip.
-func (s *Streams) Pending(ctx context.Context, id, group string) (_ int64, err error) {
+func (s *Streams) Pending(ctx context.Context, id, group string) (pending int64, err error) {
 	ctx, sp := s.cfg.Obs.Start(ctx, opPending, id, 0)
 	defer sp.End(&err)
 	k, _, err := s.streamKeys("pending", id)
