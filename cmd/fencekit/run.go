@@ -16,9 +16,9 @@ import (
 	"github.com/fencekit/fencekit/checkpoint"
 	"github.com/fencekit/fencekit/internal/keys"
 	"github.com/fencekit/fencekit/internal/redact"
-	"github.com/fencekit/fencekit/tlsconf"
 	"github.com/fencekit/fencekit/lock"
 	"github.com/fencekit/fencekit/statestore"
+	"github.com/fencekit/fencekit/tlsconf"
 )
 
 // Exit codes; see the package documentation.
