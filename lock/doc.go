@@ -29,6 +29,11 @@
 // expired lease back. The token is what keeps a holder that missed all that
 // from corrupting state.
 //
+// A renewal is one round trip: refresh.lua, or on servers that have it
+// (Valkey >= 8.1) the native SET <record> IFEQ <record> PX <ttl> GET, which
+// extends only this grant's record and costs Redis about a fifth of the
+// script's CPU (bench/README.md); a Locker finds out on its first renewal.
+//
 // # Keys
 //
 // Every key of a lock name shares the hash tag {name}, so each script runs

@@ -31,6 +31,10 @@ type Locker struct {
 	// per-acquisition sequence number, unique across processes.
 	holderPrefix string
 	seq          atomic.Uint64
+	// noIfeq is set once the server refused SET ... IFEQ (a server before
+	// Valkey 8.1, miniredis, an ACL without SET): renewals use refresh.lua
+	// from then on. See Lock.refreshIfeq.
+	noIfeq atomic.Bool
 
 	ttlArg, leaseArg, fenceTTLArg, pubArg string
 	validity                              time.Duration // lease minus drift allowance
