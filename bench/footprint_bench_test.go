@@ -46,10 +46,11 @@ import (
 //	shape=usage          one more usage entry (usage.Store.Record)
 //	shape=memory768      one more memory record with a 768-dim vector
 //
-// Every session store writes an event log (events=on).
+// The event log of the session stores is measured off (the default,
+// statestore.Options.EventLog) and on (events=on).
 func BenchmarkFootprint(b *testing.B) {
 	for _, fb := range footprints {
-		for _, ev := range []bool{true} { // the event log is always on
+		for _, ev := range []bool{false, true} {
 			if ev && !fb.events {
 				continue
 			}
@@ -121,7 +122,7 @@ func runFootprint(b *testing.B, fb footprint, events bool) {
 		b.Fatal(err)
 	}
 	defer e.locker.Close()
-	if e.store, err = statestore.New(e.c, statestore.Options{Prefix: e.prefix}); err != nil {
+	if e.store, err = statestore.New(e.c, statestore.Options{Prefix: e.prefix, EventLog: events}); err != nil {
 		b.Fatal(err)
 	}
 	e.stager, e.cps = staging.New(e.store), checkpoint.New(e.store)

@@ -39,7 +39,7 @@ func New(client rueidis.Client, opts Options) (*Store, error) {
 	}
 	o := opts.withDefaults()
 	s := &Store{opts: o, cfg: fenced.Config{
-		Client: bounded.Wrap(client, o.CallTimeout), Prefix: o.Prefix, TTL: o.TTL, Relaxed: o.Relaxed, MaxDocBytes: o.MaxDocumentBytes,
+		Client: bounded.Wrap(client, o.CallTimeout), Prefix: o.Prefix, TTL: o.TTL, Relaxed: o.Relaxed, EventLog: o.EventLog, MaxDocBytes: o.MaxDocumentBytes,
 		Obs: obs.New(o.Telemetry),
 	}}
 	s.cfg.Init()
