@@ -47,20 +47,67 @@ import (
 //	shape=memory768      one more memory record with a 768-dim vector
 //
 // The event log of the session stores is measured off (the default,
-// statestore.Options.EventLog) and on (events=on).
+// statestore.Options.EventLog) and on (events=on); the shapes that depend
+// on the server configuration also under the settings the doctor advises
+// (config=tuned: hash-max-listpack-value 2048, stream-node-max-bytes 512)
+// beside the server's defaults (config=default).
 func BenchmarkFootprint(b *testing.B) {
 	for _, fb := range footprints {
 		for _, ev := range []bool{false, true} {
 			if ev && !fb.events {
 				continue
 			}
-			name := "shape=" + fb.name + "/events=off"
-			if ev {
-				name = "shape=" + fb.name + "/events=on"
+			for _, cfg := range fpConfigs {
+				if cfg.name != "default" && !fb.events {
+					continue
+				}
+				name := fmt.Sprintf("shape=%s/events=%s/config=%s", fb.name, map[bool]string{false: "off", true: "on"}[ev], cfg.name)
+				b.Run(name, func(b *testing.B) {
+					defer cfg.apply(b)()
+					runFootprint(b, fb, ev)
+				})
 			}
-			b.Run(name, func(b *testing.B) { runFootprint(b, fb, ev) })
 		}
 	}
+}
+
+// An fpConfig is a server configuration the footprint is measured under.
+type fpConfig struct {
+	name string
+	set  []string // CONFIG SET name value ...
+}
+
+// fpConfigs: the server's defaults, and the settings the doctor's
+// session-memory check advises (cmd/fencekit doctor).
+var fpConfigs = []fpConfig{
+	{"default", nil},
+	{"tuned", []string{"hash-max-listpack-value", "2048", "stream-node-max-bytes", "512"}},
+}
+
+// apply sets the configuration on the binary's shared server and returns
+// the function that restores what was there.
+func (c fpConfig) apply(b *testing.B) (restore func()) {
+	if len(c.set) == 0 {
+		return func() {}
+	}
+	s := redistest.NewRedis(b)
+	var old []string
+	for i := 0; i < len(c.set); i += 2 {
+		msg := s.Do(b, "CONFIG", "GET", c.set[i])
+		m, err := msg.AsStrMap()
+		if err != nil || m[c.set[i]] == "" {
+			b.Fatalf("CONFIG GET %s: %v", c.set[i], err)
+		}
+		old = append(old, c.set[i], m[c.set[i]])
+	}
+	set := func(kv []string) {
+		msg := s.Do(b, append([]string{"CONFIG", "SET"}, kv...)...)
+		if err := msg.Error(); err != nil {
+			b.Fatalf("CONFIG SET %v: %v", kv, err)
+		}
+	}
+	set(c.set)
+	return func() { set(old) }
 }
 
 const (
