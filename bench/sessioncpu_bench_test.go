@@ -2,6 +2,7 @@ package bench
 
 import (
 	"context"
+	"strings"
 	"testing"
 	"time"
 
@@ -22,6 +23,12 @@ import (
 // delta per op) is the meaningful metric. Pieces:
 //
 //	HSET-4k                the raw command (the floor of Save)
+//	EVALSHA-return-1       a script "return 1" with Save's KEYS and ARGV
+//	                       (what passing them into Lua costs)
+//	EVALSHA-libs-return-1  lib_base.lua and lib_fence.lua as state_save.lua
+//	                       includes them, then return 1 (defining the
+//	                       library's local functions on every call)
+//	EVALSHA-libs-fk_check  the same, then the fence check (3 reads)
 //	state_save-eventlog    state_save.lua with the event log (mode "S")
 //	state_save             state_save.lua without it (mode "SQ", the default)
 //	state_save-no-ttl      the same, session ttl "0": no PEXPIRE of the keys
@@ -66,6 +73,26 @@ func BenchmarkSessionScriptCPU(b *testing.B) {
 		return c.B().Evalsha().Sha1(lua.StreamAppend.SHA1()).Numkeys(int64(len(sessKeys))).Key(sessKeys...).
 			Arg(tok, "SQ", ttl, "3600000", "0", "c", "1000", chunk).Build()
 	}
+	src := lua.StateSave.Source()
+	body := src
+	if i := strings.Index(src, "\nlocal tok, e1 = fk_check("); i >= 0 {
+		body = src[:i]
+	} else {
+		b.Fatal("cannot find the fence check in state_save.lua's source")
+	}
+	load := func(src string) string {
+		sha, err := c.Do(ctx, c.B().ScriptLoad().Script(src).Build()).ToString()
+		if err != nil {
+			b.Fatal(err)
+		}
+		return sha
+	}
+	ret1, libs1, check1 := load("return 1"), load(body+"\nreturn 1"),
+		load(body+"\nlocal tok, e1 = fk_check(KEYS[1], KEYS[2], KEYS[3], ARGV[1], ARGV[2])\nif not tok then return e1 end\nreturn 1")
+	saveArgs := func(sha string) rueidis.Completed {
+		return c.B().Evalsha().Sha1(sha).Numkeys(int64(len(sessKeys))).Key(sessKeys...).
+			Arg(tok, "SQ", ttl, "", "bench", "running", "1", doc, "", "", "").Build()
+	}
 	floor := prefix + ":{cpu}:floor"
 	xfloor := prefix + ":{cpu}:xfloor"
 	defer c.Do(ctx, c.B().Del().Key(floor, xfloor).Build())
@@ -74,6 +101,9 @@ func BenchmarkSessionScriptCPU(b *testing.B) {
 		cmd  func() rueidis.Completed
 	}{
 		{"HSET-4k", func() rueidis.Completed { return c.B().Hset().Key(floor).FieldValue().FieldValue("data", doc).Build() }},
+		{"EVALSHA-return-1", func() rueidis.Completed { return saveArgs(ret1) }},
+		{"EVALSHA-libs-return-1", func() rueidis.Completed { return saveArgs(libs1) }},
+		{"EVALSHA-libs-fk_check", func() rueidis.Completed { return saveArgs(check1) }},
 		{"state_save-eventlog", func() rueidis.Completed { return save("S", ttl) }},
 		{"state_save", func() rueidis.Completed { return save("SQ", ttl) }},
 		{"state_save-no-ttl", func() rueidis.Completed { return save("SQ", "0") }},
