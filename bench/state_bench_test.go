@@ -76,6 +76,7 @@ var stateBenches = []stateBench{
 	{"save4k", "fencekit", 1, openSaveFencekit},
 	{"save4k", "hset-floor", 64, openSaveFloor},
 	{"save4k", "fencekit", 64, openSaveFencekit},
+	{"save4k", "fencekit-eventlog", 64, openSaveFencekitEvents},
 	{"promote10", "fencekit", 1, openPromote},
 	{"cycle10", "fencekit", 1, openCycle},
 	{"cpsave1k", "fencekit", 1, openCheckpointSave},
@@ -233,8 +234,11 @@ type stateEnv struct {
 	c      rueidis.Client
 	locker *lock.Locker
 	store  *statestore.Store
-	stager *staging.Stager
-	cps    *checkpoint.Store
+	// evStore is store with statestore.Options.EventLog (off in store,
+	// the default).
+	evStore *statestore.Store
+	stager  *staging.Stager
+	cps     *checkpoint.Store
 	// sessions and floor keys to remove, and locks to release, after the run
 	sessions  []heldSession
 	floorKeys []string
@@ -255,6 +259,11 @@ func newStateEnv(b *testing.B) *stateEnv {
 		b.Fatalf("lock.New: %v", err)
 	}
 	if e.store, err = statestore.New(e.c, statestore.Options{Prefix: e.prefix}); err != nil {
+		_ = e.locker.Close()
+		e.c.Close()
+		b.Fatalf("statestore.New: %v", err)
+	}
+	if e.evStore, err = statestore.New(e.c, statestore.Options{Prefix: e.prefix, EventLog: true}); err != nil {
 		_ = e.locker.Close()
 		e.c.Close()
 		b.Fatalf("statestore.New: %v", err)
@@ -486,6 +495,14 @@ func openSaveFencekit(b *testing.B, ctx context.Context, e *stateEnv, i int) sta
 	doc := benchDoc(saveDocBytes)
 	id, tok := e.session(b, ctx, "s"+strconv.Itoa(i), doc)
 	return &saveWorker{store: e.store, id: id, token: tok, st: benchState(doc)}
+}
+
+// openSaveFencekitEvents is openSaveFencekit on a store with the event
+// log (statestore.Options.EventLog): every Save also appends an event.
+func openSaveFencekitEvents(b *testing.B, ctx context.Context, e *stateEnv, i int) stateWorker {
+	w := openSaveFencekit(b, ctx, e, i).(*saveWorker)
+	w.store = e.evStore
+	return w
 }
 
 func (w *saveWorker) do(ctx context.Context) error {

@@ -12,6 +12,7 @@ import (
 
 	"github.com/fencekit/fencekit/fencing"
 	"github.com/fencekit/fencekit/internal/fenced"
+	"github.com/fencekit/fencekit/internal/jsonv"
 	"github.com/fencekit/fencekit/internal/scripterr"
 	"github.com/fencekit/fencekit/scripts/lua"
 	"github.com/fencekit/fencekit/statestore"
@@ -140,10 +141,10 @@ func (s *Store) check(cp *Checkpoint) error {
 	if n := len(cp.State) + len(cp.Metadata); n > s.cfg.MaxDocBytes {
 		return fmt.Errorf("checkpoint: %w: state and metadata of %d bytes (max %d)", statestore.ErrTooLarge, n, s.cfg.MaxDocBytes)
 	}
-	if len(cp.State) > 0 && !json.Valid(cp.State) {
+	if len(cp.State) > 0 && !jsonv.Valid(cp.State) {
 		return fmt.Errorf("checkpoint: %w: State is not valid JSON", statestore.ErrInvalidDocument)
 	}
-	if len(cp.Metadata) > 0 && (!json.Valid(cp.Metadata) || strings.TrimLeft(string(cp.Metadata), " \t\r\n")[0] != '{') {
+	if len(cp.Metadata) > 0 && (!jsonv.Valid(cp.Metadata) || strings.TrimLeft(string(cp.Metadata), " \t\r\n")[0] != '{') {
 		return fmt.Errorf("checkpoint: %w: Metadata is not a JSON object", statestore.ErrInvalidDocument)
 	}
 	return nil

@@ -17,7 +17,7 @@ import (
 // to delete appends none.
 func TestEvents(t *testing.T) {
 	redistest.Each(t, func(t *testing.T, s *redistest.Server) {
-		e := newEnv(t, s, statestore.Options{})
+		e := newEnv(t, s, statestore.Options{EventLog: true})
 		ctx := t.Context()
 		const id = "cpev"
 		lk, err := e.locker.Acquire(ctx, id)

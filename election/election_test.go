@@ -220,7 +220,7 @@ func TestTermFencesWrites(t *testing.T) {
 		prefix := s.Prefix(t)
 		a := newElection(t, s, prefix, "sched", "replica-a")
 		b := newElection(t, s, prefix, "sched", "replica-b")
-		store, err := statestore.New(s.NewClient(t), statestore.Options{Prefix: prefix, TTL: time.Hour})
+		store, err := statestore.New(s.NewClient(t), statestore.Options{Prefix: prefix, TTL: time.Hour, EventLog: true})
 		require.NoError(t, err)
 		var guard fencing.Guard
 

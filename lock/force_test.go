@@ -172,7 +172,7 @@ func TestEventLogUnderContention(t *testing.T) {
 		if t.Failed() {
 			return
 		}
-		st, err := statestore.New(s.NewClient(t), statestore.Options{Prefix: prefix})
+		st, err := statestore.New(s.NewClient(t), statestore.Options{Prefix: prefix, EventLog: true})
 		require.NoError(t, err)
 		var evs []statestore.Event
 		after := ""

@@ -13,6 +13,7 @@ import (
 	jsonpatch "github.com/evanphx/json-patch/v5"
 
 	"github.com/fencekit/fencekit/fencing"
+	"github.com/fencekit/fencekit/internal/jsonv"
 	"github.com/fencekit/fencekit/internal/keys"
 	"github.com/fencekit/fencekit/statestore"
 )
@@ -95,7 +96,7 @@ func encodeChange(id string, step int64, c *Change, maxBytes int) (body, ts stri
 		}
 	}
 	if len(bytes.TrimSpace(c.Merge)) > 0 {
-		if t := bytes.TrimSpace(c.Merge); t[0] != '{' || !json.Valid(t) {
+		if t := bytes.TrimSpace(c.Merge); t[0] != '{' || !jsonv.Valid(t) {
 			return "", "", bad("merge is not a JSON object")
 		}
 		b.WriteString(`,"merge":`)

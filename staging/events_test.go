@@ -39,7 +39,7 @@ func allEvents(t *testing.T, st *statestore.Store, id string) []statestore.Event
 // event per accepted write, with its version and type, in version order.
 func TestEventsMatchHistory(t *testing.T) {
 	redistest.Each(t, func(t *testing.T, s *redistest.Server) {
-		e := newEnv(t, s, statestore.Options{})
+		e := newEnv(t, s, statestore.Options{EventLog: true})
 		ctx := t.Context()
 		const id = "evs"
 		lk := e.acquire(t, id)
@@ -134,7 +134,7 @@ func TestEventsMatchHistory(t *testing.T) {
 // tests), and a discard of nothing adds none either.
 func TestEventsStaleWriteAddsNone(t *testing.T) {
 	redistest.Each(t, func(t *testing.T, s *redistest.Server) {
-		e := newEnv(t, s, statestore.Options{})
+		e := newEnv(t, s, statestore.Options{EventLog: true})
 		ctx := t.Context()
 		const id = "evstale"
 		a := e.acquire(t, id)

@@ -1,6 +1,7 @@
 package statestore
 
 import (
+	"errors"
 	"fmt"
 
 	"github.com/fencekit/fencekit/fencing"
@@ -46,6 +47,9 @@ var (
 	ErrInvalidID = fencing.ErrInvalidID
 	// ErrCorrupt: a key of the session holds data fencekit did not write.
 	ErrCorrupt = fencing.ErrCorrupt
+	// ErrEventLogOff: Store.Events or Store.Watch on a Store without
+	// Options.EventLog.
+	ErrEventLogOff = errors.New("statestore: event log off (Options.EventLog)")
 	// ErrProtocol: a script reply of an unexpected shape.
 	ErrProtocol = fencing.ErrProtocol
 )

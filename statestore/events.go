@@ -81,10 +81,14 @@ const (
 // starts a new log whose ids follow the deleted log's, so after an id of
 // the deleted log Events returns the new log from its "created" event (see
 // [Event.Incarnation] to tell the incarnations apart). An after that is
-// not a stream id gets ErrInvalidArgument.
+// not a stream id gets ErrInvalidArgument. A Store without
+// Options.EventLog gets ErrEventLogOff (nothing is sent).
 func (s *Store) Events(ctx context.Context, id, after string, count int) (_ []Event, _ string, err error) {
 	ctx, sp := s.cfg.Obs.Start(ctx, opEvents, id, 0)
 	defer sp.End(&err)
+	if !s.opts.EventLog {
+		return nil, after, fmt.Errorf("statestore: events %q: %w", id, ErrEventLogOff)
+	}
 	k, err := s.cfg.Keys(id)
 	if err != nil {
 		return nil, after, fmt.Errorf("statestore: %w", err)
@@ -117,9 +121,14 @@ func (s *Store) Events(ctx context.Context, id, after string, count int) (_ []Ev
 // "$": only events appended from now on), yielding each event in order,
 // and stops when ctx is done (yielding nothing more) or at the first error
 // (yielded once). It blocks on the server at most a second at a time and
-// starts no goroutine.
+// starts no goroutine. A Store without Options.EventLog yields
+// ErrEventLogOff once (nothing is sent).
 func (s *Store) Watch(ctx context.Context, id, after string) iter.Seq2[Event, error] {
 	return func(yield func(Event, error) bool) {
+		if !s.opts.EventLog {
+			yield(Event{}, fmt.Errorf("statestore: watch %q: %w", id, ErrEventLogOff))
+			return
+		}
 		k, err := s.cfg.Keys(id)
 		if err != nil {
 			yield(Event{}, fmt.Errorf("statestore: %w", err))

@@ -32,7 +32,7 @@ func summarize(evs []statestore.Event) []evSummary {
 // none; Delete drops the log with the session.
 func TestEventsOfStore(t *testing.T) {
 	redistest.Each(t, func(t *testing.T, s *redistest.Server) {
-		e := newEnv(t, s, statestore.Options{})
+		e := newEnv(t, s, statestore.Options{EventLog: true})
 		ctx := t.Context()
 		const id = "ev"
 		lk := e.acquire(t, id)
@@ -106,7 +106,7 @@ func TestEventsOfStore(t *testing.T) {
 // appended while it waits, in order, and stops when its context ends.
 func TestWatch(t *testing.T) {
 	redistest.Each(t, func(t *testing.T, s *redistest.Server) {
-		e := newEnv(t, s, statestore.Options{})
+		e := newEnv(t, s, statestore.Options{EventLog: true})
 		ctx := t.Context()
 		const id = "watch"
 		lk := e.acquire(t, id)

@@ -72,3 +72,32 @@ func ExampleStore_Messages() {
 	// Output:
 	// [0 1] [2 3] [4]
 }
+
+// The event log is opt-in (Options.EventLog): with it every accepted write
+// appends one typed event in the same script; without it Events and Watch
+// return ErrEventLogOff.
+func ExampleStore_Events() {
+	client, stop := embedded.MustClient()
+	defer stop()
+	ctx := context.Background()
+	locker, _ := lock.New(client, lock.Options{})
+	defer locker.Close()
+	lk, _ := locker.Acquire(ctx, "s")
+	defer lk.Release(ctx)
+
+	store, _ := statestore.New(client, statestore.Options{EventLog: true})
+	_, _ = store.Create(ctx, "s", lk.Token(), statestore.State{Status: statestore.StatusPending})
+	_, _ = store.UpdateStatus(ctx, "s", lk.Token(), statestore.StatusRunning)
+	evs, _, _ := store.Events(ctx, "s", "", 0)
+	for _, ev := range evs {
+		fmt.Println(ev.Version, ev.Type, ev.Fields["status"])
+	}
+
+	quiet, _ := statestore.New(client, statestore.Options{})
+	_, _, err := quiet.Events(ctx, "s", "", 0)
+	fmt.Println(errors.Is(err, statestore.ErrEventLogOff))
+	// Output:
+	// 1 created pending
+	// 2 status running
+	// true
+}

@@ -137,7 +137,7 @@ func cutSeq(s string) (ms, n int64, err error) {
 // written and deleted in, are refused or lie below everything of B.
 func TestIncarnationsInOneMillisecond(t *testing.T) {
 	redistest.Each(t, func(t *testing.T, s *redistest.Server) {
-		e := newEnv(t, s, statestore.Options{})
+		e := newEnv(t, s, statestore.Options{EventLog: true})
 		ctx := t.Context()
 		const id = "inc1ms"
 		tok := e.acquire(t, id).Token()
@@ -226,7 +226,7 @@ func TestIncarnationsInOneMillisecond(t *testing.T) {
 // message epoch 1).
 func TestMessagesCursorAcrossDelete(t *testing.T) {
 	redistest.Each(t, func(t *testing.T, s *redistest.Server) {
-		e := newEnv(t, s, statestore.Options{})
+		e := newEnv(t, s, statestore.Options{EventLog: true})
 		ctx := t.Context()
 		const id = "mcur"
 		tok := e.acquire(t, id).Token()
@@ -280,7 +280,7 @@ func TestMessagesCursorAcrossDelete(t *testing.T) {
 // refused, even when B has a checkpoint with the same sequence.
 func TestCheckpointCursorAcrossDelete(t *testing.T) {
 	redistest.Each(t, func(t *testing.T, s *redistest.Server) {
-		e := newEnv(t, s, statestore.Options{})
+		e := newEnv(t, s, statestore.Options{EventLog: true})
 		ctx := t.Context()
 		const id = "ccur"
 		tok := e.acquire(t, id).Token()
@@ -321,7 +321,7 @@ func TestCheckpointCursorAcrossDelete(t *testing.T) {
 // incarnation instead of overwriting it with the old one's fn result.
 func TestUpdateAcrossDelete(t *testing.T) {
 	redistest.Each(t, func(t *testing.T, s *redistest.Server) {
-		e := newEnv(t, s, statestore.Options{})
+		e := newEnv(t, s, statestore.Options{EventLog: true})
 		ctx := t.Context()
 		const id = "upd"
 		tok := e.acquire(t, id).Token()
@@ -358,7 +358,7 @@ func TestUpdateAcrossDelete(t *testing.T) {
 func TestDeleteNotRetried(t *testing.T) {
 	assert.False(t, lua.StateDelete.Retryable())
 	redistest.Each(t, func(t *testing.T, s *redistest.Server) {
-		e := newEnv(t, s, statestore.Options{})
+		e := newEnv(t, s, statestore.Options{EventLog: true})
 		tok := e.acquire(t, "del").Token()
 		_, err := e.store.Create(t.Context(), "del", tok, statestore.State{Status: "running"})
 		require.NoError(t, err)
@@ -379,7 +379,7 @@ func TestDeleteNotRetried(t *testing.T) {
 // with the server clock frozen (miniredis), across many cycles.
 func TestIncarnationOutlivesDelete(t *testing.T) {
 	redistest.Each(t, func(t *testing.T, s *redistest.Server) {
-		e := newEnv(t, s, statestore.Options{TTL: time.Hour})
+		e := newEnv(t, s, statestore.Options{TTL: time.Hour, EventLog: true})
 		ctx := t.Context()
 		const id = "incs"
 		tok := e.acquire(t, id).Token()
@@ -432,7 +432,7 @@ func TestCreatedEventAfterLockEvents(t *testing.T) {
 		l, err := lock.New(c, lock.Options{Prefix: prefix, Owner: "exec-a", TTL: 10 * time.Second, EventLog: true})
 		require.NoError(t, err)
 		t.Cleanup(func() { _ = l.Close() })
-		st, err := statestore.New(c, statestore.Options{Prefix: prefix})
+		st, err := statestore.New(c, statestore.Options{Prefix: prefix, EventLog: true})
 		require.NoError(t, err)
 		const id = "lockev-inc"
 		if s.Mini != nil {

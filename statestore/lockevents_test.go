@@ -30,7 +30,7 @@ func TestLockEvents(t *testing.T) {
 			t.Cleanup(func() { _ = l.Close() })
 			return l
 		}
-		st, err := statestore.New(c, statestore.Options{Prefix: prefix})
+		st, err := statestore.New(c, statestore.Options{Prefix: prefix, EventLog: true})
 		require.NoError(t, err)
 		const id = "lockev"
 
@@ -117,7 +117,7 @@ func TestEventsRejectForeignEntries(t *testing.T) {
 	s := redistest.NewMini(t)
 	c := s.NewClient(t)
 	prefix := s.Prefix(t)
-	st, err := statestore.New(c, statestore.Options{Prefix: prefix})
+	st, err := statestore.New(c, statestore.Options{Prefix: prefix, EventLog: true})
 	require.NoError(t, err)
 	for i, fields := range [][]string{
 		{"type", "lock_acquired", "v", "3", "tok", "5", "holder", "o|a"},

@@ -36,6 +36,19 @@ type Options struct {
 	// expired is refused before anyone else takes over.
 	Relaxed bool
 
+	// EventLog keeps a log of every state transition of each session
+	// (a Redis stream "<Prefix>:{<id>}:events", appended by the same script
+	// as the write; see the package documentation), which Store.Events and
+	// Store.Watch read, and which the CLI's inspect command shows. It costs
+	// Redis memory (a stream node per session: about 4.7 KB per session at
+	// the default stream-node-max-bytes of 4096, more than a session with a
+	// 1 KiB document holds) and Redis CPU (an XADD per write). Without it
+	// Events and Watch return ErrEventLogOff. The lock events a Locker with
+	// lock.Options.EventLog writes into the same stream are read through a
+	// Store with EventLog too. Default: off (before issue 22 the log was
+	// always kept).
+	EventLog bool
+
 	// Telemetry configures spans, metrics and logs of the store and of the
 	// staging, checkpoint and stream packages built on it (package
 	// telemetry). Default: the global OpenTelemetry providers, no logs.

@@ -9,6 +9,7 @@ import (
 	"github.com/redis/rueidis"
 
 	"github.com/fencekit/fencekit/fencing"
+	"github.com/fencekit/fencekit/internal/jsonv"
 )
 
 // Status is the lifecycle status of a session: one of the constants below
@@ -98,9 +99,9 @@ func (st *State) Validate(maxDocumentBytes int) error {
 		return fmt.Errorf("%w: version %d", ErrInvalidArgument, st.Version)
 	case st.Size() > maxDocumentBytes:
 		return fmt.Errorf("%w: state of %d bytes (max %d)", ErrTooLarge, st.Size(), maxDocumentBytes)
-	case len(st.Data) > 0 && !json.Valid(st.Data):
+	case len(st.Data) > 0 && !jsonv.Valid(st.Data):
 		return fmt.Errorf("%w: Data is not valid JSON", ErrInvalidDocument)
-	case len(st.Output) > 0 && !json.Valid(st.Output):
+	case len(st.Output) > 0 && !jsonv.Valid(st.Output):
 		return fmt.Errorf("%w: Output is not valid JSON", ErrInvalidDocument)
 	}
 	return nil

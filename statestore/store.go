@@ -15,6 +15,7 @@ import (
 	"github.com/fencekit/fencekit/fencing"
 	"github.com/fencekit/fencekit/internal/bounded"
 	"github.com/fencekit/fencekit/internal/fenced"
+	"github.com/fencekit/fencekit/internal/jsonv"
 	"github.com/fencekit/fencekit/internal/obs"
 	"github.com/fencekit/fencekit/scripts/lua"
 )
@@ -39,7 +40,7 @@ func New(client rueidis.Client, opts Options) (*Store, error) {
 	}
 	o := opts.withDefaults()
 	s := &Store{opts: o, cfg: fenced.Config{
-		Client: bounded.Wrap(client, o.CallTimeout), Prefix: o.Prefix, TTL: o.TTL, Relaxed: o.Relaxed, MaxDocBytes: o.MaxDocumentBytes,
+		Client: bounded.Wrap(client, o.CallTimeout), Prefix: o.Prefix, TTL: o.TTL, Relaxed: o.Relaxed, EventLog: o.EventLog, MaxDocBytes: o.MaxDocumentBytes,
 		Obs: obs.New(o.Telemetry),
 	}}
 	s.cfg.Init()
@@ -299,7 +300,7 @@ func (s *Store) AppendMessages(ctx context.Context, id string, token fencing.Tok
 		if len(m) > s.opts.MaxDocumentBytes {
 			return 0, fmt.Errorf("statestore: %w: message %d of %d bytes (max %d)", ErrTooLarge, i, len(m), s.opts.MaxDocumentBytes)
 		}
-		if !json.Valid(m) {
+		if !jsonv.Valid(m) {
 			return 0, fmt.Errorf("statestore: %w: message %d is not valid JSON", ErrInvalidDocument, i)
 		}
 		w.Args = append(w.Args, string(m))

@@ -38,7 +38,7 @@ func newTTLEnv(t *testing.T, s *redistest.Server, ttl time.Duration) *ttlEnv {
 	l, err := lock.New(c, lock.Options{Prefix: prefix, TTL: 10 * time.Second, Owner: "executor-a"})
 	require.NoError(t, err)
 	t.Cleanup(func() { _ = l.Close() })
-	st, err := statestore.New(c, statestore.Options{Prefix: prefix, TTL: ttl})
+	st, err := statestore.New(c, statestore.Options{Prefix: prefix, TTL: ttl, EventLog: true})
 	require.NoError(t, err)
 	return &ttlEnv{s: s, prefix: prefix, locker: l, store: st, streams: stream.New(st), stager: staging.New(st), cps: checkpoint.New(st)}
 }

@@ -199,7 +199,7 @@ func RunExecutor(ctx context.Context, cfg ExecConfig) error {
 	if minRep > 0 {
 		sc = &waitClient{Client: client, n: int64(minRep), timeout: cfg.OpTimeout / 2}
 	}
-	store, err := statestore.New(sc, statestore.Options{Prefix: cfg.Prefix, TTL: time.Hour})
+	store, err := statestore.New(sc, statestore.Options{Prefix: cfg.Prefix, TTL: time.Hour, EventLog: true})
 	if err != nil {
 		return err
 	}

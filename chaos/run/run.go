@@ -394,7 +394,7 @@ func (o *orchestrator) finals(ctx context.Context) ([]history.Op, error) {
 		return nil, err
 	}
 	defer client.Close()
-	store, err := statestore.New(client, statestore.Options{Prefix: "chaos"})
+	store, err := statestore.New(client, statestore.Options{Prefix: "chaos", EventLog: true})
 	if err != nil {
 		return nil, err
 	}

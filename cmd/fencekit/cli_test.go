@@ -600,3 +600,49 @@ func TestDoctorReplicaClocks(t *testing.T) {
 		}
 	})
 }
+
+// TestDoctorSessionMemory: session-memory warns about a
+// hash-max-listpack-value below 1 KiB, and (with --event-log only) about a
+// stream-node-max-bytes above 1 KiB.
+func TestDoctorSessionMemory(t *testing.T) {
+	s := redistest.NewPrivateRedis(t)
+	for _, tc := range []struct {
+		listpack, node string
+		eventLog       bool
+		want, mention  string
+	}{
+		{"64", "4096", false, statusWarn, "hash-max-listpack-value 64: a session"},
+		{"2048", "4096", false, statusOK, "if you turn event logs on"},
+		{"2048", "4096", true, statusWarn, "stream-node-max-bytes 4096: every session event log"},
+		{"2048", "512", true, statusOK, "stream-node-max-bytes 512: a session event log starts small"},
+		{"1024", "0", true, statusWarn, "stream-node-max-bytes 0"},
+	} {
+		for _, kv := range [][2]string{{"hash-max-listpack-value", tc.listpack}, {"stream-node-max-bytes", tc.node}} {
+			if msg := s.Do(t, "CONFIG", "SET", kv[0], kv[1]); msg.Error() != nil {
+				t.Fatal(msg.Error())
+			}
+		}
+		args := []string{"doctor", "--json", "--url", serverURL(s)}
+		if tc.eventLog {
+			args = append(args, "--event-log")
+		}
+		r := cli(t, args...)
+		var doc doctorJSON
+		if err := json.Unmarshal([]byte(r.stdout), &doc); err != nil {
+			t.Fatalf("%v\n%s", err, r.stdout)
+		}
+		found := false
+		for _, c := range doc.Checks {
+			if c.Name != "session-memory" {
+				continue
+			}
+			found = true
+			if c.Status != tc.want || !strings.Contains(c.Detail, tc.mention) || c.Facts["hash_max_listpack_value"] != tc.listpack {
+				t.Errorf("%+v: got %s %q %v", tc, c.Status, c.Detail, c.Facts)
+			}
+		}
+		if !found {
+			t.Errorf("%+v: no session-memory check\n%s", tc, r.stdout)
+		}
+	}
+}

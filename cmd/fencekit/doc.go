@@ -19,7 +19,7 @@
 //	fencekit semaphore NAME [--watch] [--interval 500ms]
 //	fencekit force-release NAME --reason TEXT [--by WHO] [--fence-ttl 24h]
 //	fencekit usage SESSION [--subagents] [--scopes a,b]
-//	fencekit doctor [--strict]
+//	fencekit doctor [--strict] [--event-log]
 //
 // locks lists the held locks under the prefix (SCAN MATCH
 // "<prefix>:{*}:lock", on every node of a cluster) with owner, token,
@@ -67,7 +67,9 @@
 // expires within 30 days), the ACL user the URL authenticates as (whether
 // a password was given, never the password; a warning for the default
 // user without one beyond loopback), persistence, maxmemory-policy, replicas and
-// min-replicas-to-write, client-side caching, the vector search backend
+// min-replicas-to-write, the settings that multiply every session's memory
+// (session-memory: a warning for hash-max-listpack-value below 1024, and
+// with --event-log for stream-node-max-bytes above 1024), client-side caching, the vector search backend
 // the memory package would use, the clock offset between this machine and
 // the server, the round-trip latency, and how far each replica's clock is
 // from its primary's (a replica far behind would mint tokens from the

@@ -22,6 +22,7 @@ var doctorCmd = &command{
 	summary: "check the server: safety and speed",
 	flags: func(fs *flag.FlagSet, a *app) {
 		fs.BoolVar(&a.strict, "strict", false, "exit 1 on warnings too")
+		fs.BoolVar(&a.eventLog, "event-log", false, "the deployment keeps event logs (statestore.Options.EventLog or lock.Options.EventLog): check what they cost")
 	},
 	noConn: true,
 	run:    runDoctor,
@@ -100,6 +101,7 @@ func runDoctor(ctx context.Context, a *app, _ []string) error {
 		d.perNode((*node).checkPersistence),
 		d.perNode((*node).checkEviction),
 		d.perNode((*node).checkReplication),
+		d.perNode((*node).checkSessionMemory),
 		d.checkCaching(ctx),
 		d.checkVector(),
 	}
@@ -150,7 +152,8 @@ func (a *app) report(checks []checkResult) string {
 }
 
 // configParams are read with one CONFIG GET.
-var configParams = []string{"maxmemory-policy", "maxmemory", "save", "appendonly", "appendfsync", "min-replicas-to-write", "min-replicas-max-lag"}
+var configParams = []string{"maxmemory-policy", "maxmemory", "save", "appendonly", "appendfsync", "min-replicas-to-write", "min-replicas-max-lag",
+	"hash-max-listpack-value", "hash-max-ziplist-value", "stream-node-max-bytes"}
 
 // gather asks every node (a cluster's replicas are left out) for INFO and
 // CONFIG.

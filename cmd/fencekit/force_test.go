@@ -38,7 +38,7 @@ func TestForceRelease(t *testing.T) {
 		}
 
 		// The old holder is fenced out.
-		store, err := statestore.New(d.client, statestore.Options{Prefix: d.prefix})
+		store, err := statestore.New(d.client, statestore.Options{Prefix: d.prefix, EventLog: true})
 		if err != nil {
 			t.Fatal(err)
 		}

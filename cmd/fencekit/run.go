@@ -115,6 +115,7 @@ type app struct {
 	by        string
 	fenceTTL  time.Duration
 	strict    bool
+	eventLog  bool   // doctor --event-log
 	subAgents bool   // usage --subagents
 	scopes    string // usage --scopes
 

@@ -134,7 +134,7 @@ func runSuite(t *testing.T, c rueidis.Client, aclLog func() []redistest.ACLLogEn
 	}
 
 	// statestore.
-	store, err := statestore.New(c, statestore.Options{Telemetry: tel})
+	store, err := statestore.New(c, statestore.Options{Telemetry: tel, EventLog: true})
 	must("statestore.New", err)
 	_, err = store.Create(ctx, "session-1", tok, statestore.State{AgentType: "coder", Status: statestore.StatusPending, Data: json.RawMessage(`{"items":[]}`)})
 	must("Create", err)

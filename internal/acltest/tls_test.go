@@ -86,7 +86,7 @@ func TestNoSecretsOverTLS(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer l2.Close()
-	st, err := statestore.New(c, statestore.Options{Telemetry: tel})
+	st, err := statestore.New(c, statestore.Options{Telemetry: tel, EventLog: true})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -62,6 +62,7 @@ type Config struct {
 	Prefix      string
 	TTL         time.Duration // <= 0: no expiry
 	Relaxed     bool
+	EventLog    bool // keep the session event log (statestore.Options.EventLog)
 	MaxDocBytes int
 	Obs         *obs.T // telemetry; nil: none
 
@@ -78,6 +79,9 @@ func (c *Config) Init() {
 	c.modeArg = "S"
 	if c.Relaxed {
 		c.modeArg = "R"
+	}
+	if !c.EventLog {
+		c.modeArg += "Q" // see lib_fence.lua: no event log
 	}
 }
 

@@ -52,7 +52,7 @@ func TestCallsReturnWhileRedisIsDown(t *testing.T) {
 			locker, err := lock.New(c, lock.Options{TTL: time.Second, CallTimeout: callTimeout, AutoRefresh: false})
 			require.NoError(t, err)
 			defer locker.Close()
-			st, err := statestore.New(c, statestore.Options{CallTimeout: callTimeout})
+			st, err := statestore.New(c, statestore.Options{CallTimeout: callTimeout, EventLog: true})
 			require.NoError(t, err)
 			stager := staging.New(st)
 			cps := checkpoint.New(st)

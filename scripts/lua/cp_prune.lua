@@ -3,7 +3,7 @@
 -- KEYS[1] lock record, KEYS[2] lock fence, KEYS[3] state hash, KEYS[4] messages list,
 -- KEYS[5] stage, KEYS[6] checkpoint index (zset: checkpoint id, score = sequence),
 -- KEYS[7] checkpoint payloads (hash: checkpoint id -> payload), KEYS[8..10] events, out, outmeta
--- ARGV[1] token, ARGV[2] mode "S"|"R", ARGV[3] session ttl ms ("0": keep)
+-- ARGV[1] token, ARGV[2] mode "S"|"R"|"SQ"|"RQ", ARGV[3] session ttl ms ("0": keep)
 -- ARGV[4] how many of the newest checkpoints to keep (integer >= 0)
 --
 -- Nothing is written (and the version stays) when there is nothing to delete.
@@ -33,7 +33,7 @@ redis.call('HLEN', KEYS[7]) -- WRONGTYPE before any write
 if n <= keep then return {0, version} end
 local _, now_ms = fk_now()
 
-redis.call('XLEN', KEYS[8]) -- the event log: WRONGTYPE before any write
+if FK_LOG then redis.call('XLEN', KEYS[8]) end -- the event log: WRONGTYPE before any write
 
 -- Every precondition holds; writes start here.
 local ids = redis.call('ZRANGE', KEYS[6], 0, n - keep - 1)

@@ -3,7 +3,7 @@
 -- KEYS[1] lock record, KEYS[2] lock fence, KEYS[3] state hash, KEYS[4] messages list,
 -- KEYS[5] stage, KEYS[6] checkpoint index, KEYS[7] checkpoint payloads
 -- (hash: checkpoint id -> payload, see cp_save.lua), KEYS[8..10] events, out, outmeta
--- ARGV[1] token, ARGV[2] mode "S"|"R", ARGV[3] session ttl ms ("0": keep)
+-- ARGV[1] token, ARGV[2] mode "S"|"R"|"SQ"|"RQ", ARGV[3] session ttl ms ("0": keep)
 -- ARGV[4] checkpoint id
 --
 -- The state's data and step become the checkpoint's; the messages are
@@ -68,7 +68,7 @@ end
 redis.call('HLEN', KEYS[5]) -- WRONGTYPE before any write
 local _, now_ms = fk_now()
 
-redis.call('XLEN', KEYS[8]) -- the event log: WRONGTYPE before any write
+if FK_LOG then redis.call('XLEN', KEYS[8]) end -- the event log: WRONGTYPE before any write
 
 -- Every precondition holds; writes start here.
 redis.call('DEL', KEYS[5])

@@ -3,7 +3,7 @@
 -- KEYS[1] lock record, KEYS[2] lock fence, KEYS[3] state hash, KEYS[4] messages list,
 -- KEYS[5] stage, KEYS[6] checkpoint index (zset: checkpoint id, score = sequence),
 -- KEYS[7] checkpoint payloads (hash: checkpoint id -> payload), KEYS[8..10] events, out, outmeta
--- ARGV[1] token, ARGV[2] mode "S"|"R", ARGV[3] session ttl ms ("0": keep)
+-- ARGV[1] token, ARGV[2] mode "S"|"R"|"SQ"|"RQ", ARGV[3] session ttl ms ("0": keep)
 -- ARGV[4] session id (the id in the keys' hash tag), ARGV[5] step (integer >= 0),
 -- ARGV[6] message count (integer, at most the session's message count),
 -- ARGV[7] 6 lowercase hex digits (random, from the caller),
@@ -67,7 +67,7 @@ if redis.call('ZSCORE', KEYS[6], cpid) or redis.call('HEXISTS', KEYS[7], cpid) =
   return redis.error_reply('FENCEKIT_EXISTS checkpoint')
 end
 
-redis.call('XLEN', KEYS[8]) -- the event log: WRONGTYPE before any write
+if FK_LOG then redis.call('XLEN', KEYS[8]) end -- the event log: WRONGTYPE before any write
 
 -- Every precondition holds; writes start here.
 seq = seq + 1

@@ -6,14 +6,21 @@
 --   KEYS[1] lock record, KEYS[2] lock fence counter (both of the lock named
 --   after the session), KEYS[3] state hash, then the session's other data
 --   keys (see fk_data_keys).
---   ARGV[1] token, ARGV[2] mode ("S" strict, "R" relaxed), ARGV[3] session
---   ttl in ms ("0": keys keep their ttl).
+--   ARGV[1] token, ARGV[2] mode ("S" strict, "R" relaxed; "SQ", "RQ": the
+--   same without the session's event log, statestore.Options.EventLog
+--   off), ARGV[3] session ttl in ms ("0": keys keep their ttl).
 --
 -- Error replies:
 --   FENCEKIT_STALE <presented> <highest>   a newer token was issued or accepted
 --   FENCEKIT_NOT_HOLDER <presented> <holder token, "" if none>
 --                                          strict mode: the lock record does not carry the token
 --   FENCEKIT_CORRUPT <key>                 a lock record, fence or state field fencekit did not write
+
+-- FK_LOG says whether this call keeps the session's event log (KEYS[8]):
+-- fk_check sets it from the mode ("SQ"/"RQ": no). Without the log,
+-- fk_event and fk_event_first write nothing and scripts skip their
+-- WRONGTYPE check of the log.
+local FK_LOG = true
 
 -- fk_check validates token and mode and checks the fence. It returns the
 -- token as a number, or nil and an error reply. Read-only.
@@ -29,7 +36,12 @@
 local function fk_check(lockk, fencek, statek, tok, mode)
   local t = fk_num(tok)
   if not t or t == 0 then return nil, redis.error_reply('FENCEKIT_BADARG token') end
-  if mode ~= 'S' and mode ~= 'R' then return nil, redis.error_reply('FENCEKIT_BADARG mode') end
+  if mode == 'SQ' or mode == 'RQ' then
+    FK_LOG = false
+    mode = string.sub(mode, 1, 1)
+  elseif mode ~= 'S' and mode ~= 'R' then
+    return nil, redis.error_reply('FENCEKIT_BADARG mode')
+  end
   local f = redis.call('GET', fencek)
   if f then
     local fn = fk_num(f)
@@ -81,6 +93,7 @@ end
 
 -- fk_event_at is fk_event with an explicit entry id ("*": the server's).
 local function fk_event_at(id, typ, version, tok, ...)
+  if not FK_LOG then return end
   redis.call('XADD', KEYS[8], 'MAXLEN', '~', FK_EVENTS_MAXLEN, id,
     'type', typ, 'v', fk_fmt(version), 'tok', tok,
     'inc', redis.call('HGET', KEYS[3], 'inc') or '0', ...)
@@ -177,6 +190,7 @@ end
 -- id. Call it before any other write to the log (the created state
 -- written).
 local function fk_event_first(typ, version, tok, now_ms, ...)
+  if not FK_LOG then return end
   local ms = math.max(now_ms, fk_base_ms(KEYS[3], KEYS[11]) or 0)
   local id = fk_fmt(ms) .. '-1'
   local top = redis.call('XREVRANGE', KEYS[8], '+', '-', 'COUNT', 1)

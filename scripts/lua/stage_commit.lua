@@ -5,7 +5,7 @@
 -- KEYS[1] lock record, KEYS[2] lock fence, KEYS[3] state hash,
 -- KEYS[4] messages list, KEYS[5] stage hash (written),
 -- KEYS[6..10] the session's other data keys (cps, cpd, events, out, outmeta)
--- ARGV[1] token, ARGV[2] mode "S"|"R", ARGV[3] session ttl ms ("0": keep)
+-- ARGV[1] token, ARGV[2] mode "S"|"R"|"SQ"|"RQ", ARGV[3] session ttl ms ("0": keep)
 -- ARGV[4] expected version (integer): the version stage_read.lua returned
 -- ARGV[5] expected incarnation: the one stage_read.lua returned
 -- ARGV[6] data: the new state document (JSON, validated by the caller)
@@ -53,7 +53,7 @@ if inc ~= ARGV[5] then return redis.error_reply('FENCEKIT_REPLACED ' .. inc) end
 if version ~= want then return redis.error_reply('FENCEKIT_CONFLICT ' .. fk_fmt(version)) end
 redis.call('HLEN', KEYS[5]) -- WRONGTYPE before any write
 
-redis.call('XLEN', KEYS[8]) -- the event log: WRONGTYPE before any write
+if FK_LOG then redis.call('XLEN', KEYS[8]) end -- the event log: WRONGTYPE before any write
 
 -- Every precondition holds; writes start here.
 local _, now_ms = fk_now()

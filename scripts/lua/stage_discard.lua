@@ -4,7 +4,7 @@
 -- KEYS[1] lock record, KEYS[2] lock fence, KEYS[3] state hash,
 -- KEYS[4] messages list, KEYS[5] stage hash (written),
 -- KEYS[6..10] the session's other data keys (cps, cpd, events, out, outmeta)
--- ARGV[1] token, ARGV[2] mode "S"|"R", ARGV[3] session ttl ms ("0": keep)
+-- ARGV[1] token, ARGV[2] mode "S"|"R"|"SQ"|"RQ", ARGV[3] session ttl ms ("0": keep)
 -- ARGV[4] step (integer >= 0)
 --
 -- With nothing staged under the step nothing is written (the version stays);
@@ -36,7 +36,7 @@ for _, f in ipairs(redis.call('HKEYS', KEYS[5])) do
 end
 if #fields == 0 then return {0, version} end
 
-redis.call('XLEN', KEYS[8]) -- the event log: WRONGTYPE before any write
+if FK_LOG then redis.call('XLEN', KEYS[8]) end -- the event log: WRONGTYPE before any write
 
 -- Every precondition holds; writes start here.
 local _, now_ms = fk_now()

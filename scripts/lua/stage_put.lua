@@ -5,7 +5,7 @@
 -- KEYS[1] lock record, KEYS[2] lock fence, KEYS[3] state hash,
 -- KEYS[4] messages list, KEYS[5] stage hash (written),
 -- KEYS[6..10] the session's other data keys (cps, cpd, events, out, outmeta)
--- ARGV[1] token, ARGV[2] mode "S"|"R", ARGV[3] session ttl ms ("0": keep)
+-- ARGV[1] token, ARGV[2] mode "S"|"R"|"SQ"|"RQ", ARGV[3] session ttl ms ("0": keep)
 -- ARGV[4] step (integer >= 0)
 -- ARGV[5] tool call id (validated by the caller; never contains "|")
 -- ARGV[6] timestamp in ms (integer >= 0); "": the server time
@@ -52,7 +52,7 @@ if not version then return e5 end
 if redis.call('EXISTS', KEYS[3]) == 0 then return redis.error_reply('FENCEKIT_NOT_FOUND state') end
 redis.call('HLEN', KEYS[5]) -- WRONGTYPE before any write
 
-redis.call('XLEN', KEYS[8]) -- the event log: WRONGTYPE before any write
+if FK_LOG then redis.call('XLEN', KEYS[8]) end -- the event log: WRONGTYPE before any write
 
 -- Every precondition holds; writes start here.
 local _, now_ms = fk_now()

@@ -5,7 +5,7 @@
 --
 -- KEYS[1] lock record, KEYS[2] lock fence, KEYS[3] state hash, KEYS[4] stage hash
 -- ARGV[1] token; "": no fence check
--- ARGV[2] mode "S"|"R" (used with a token)
+-- ARGV[2] mode "S"|"R"|"SQ"|"RQ" (used with a token)
 -- ARGV[3] step (integer >= 0); "": the changes of every step
 -- ARGV[4] "1": reply with the state document, "0": with "" in its place
 --

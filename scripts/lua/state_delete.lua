@@ -7,7 +7,7 @@
 -- KEYS[4..10] the session's other data keys (msgs, stage, cps, cpd, events, out, outmeta;
 -- the newest ids of KEYS[8] events and KEYS[9] out are read first)
 -- KEYS[11] the session's inc key (written)
--- ARGV[1] token, ARGV[2] mode "S"|"R", ARGV[3] session ttl ms ("0": no expiry),
+-- ARGV[1] token, ARGV[2] mode "S"|"R"|"SQ"|"RQ", ARGV[3] session ttl ms ("0": no expiry),
 -- given to the inc key
 --
 -- When any of KEYS[3..10] existed, the inc key records the deleted

@@ -3,7 +3,7 @@
 --
 -- KEYS[1] lock record, KEYS[2] lock fence, KEYS[3] state hash,
 -- KEYS[4..10] the session's other data keys (msgs, stage, cps, cpd, events, out, outmeta)
--- ARGV[1] token, ARGV[2] mode "S"|"R", ARGV[3] session ttl ms ("0": keep)
+-- ARGV[1] token, ARGV[2] mode "S"|"R"|"SQ"|"RQ", ARGV[3] session ttl ms ("0": keep)
 -- ARGV[4] field: "resume_count" or "step"
 -- ARGV[5] increment (integer >= 1)
 --
@@ -30,7 +30,7 @@ if redis.call('EXISTS', KEYS[3]) == 0 then return redis.error_reply('FENCEKIT_NO
 local cur = fk_num(redis.call('HGET', KEYS[3], field) or '0')
 if not cur or cur + by > 9007199254740991 then return redis.error_reply('FENCEKIT_CORRUPT ' .. KEYS[3]) end
 
-redis.call('XLEN', KEYS[8]) -- the event log: WRONGTYPE before any write
+if FK_LOG then redis.call('XLEN', KEYS[8]) end -- the event log: WRONGTYPE before any write
 
 -- Every precondition holds; writes start here.
 local _, now_ms = fk_now()

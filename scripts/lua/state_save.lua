@@ -3,7 +3,7 @@
 -- KEYS[1] lock record, KEYS[2] lock fence, KEYS[3] state hash,
 -- KEYS[4..10] the session's other data keys (msgs, stage, cps, cpd, events, out, outmeta),
 -- KEYS[11] the session's inc key (read and deleted on create; see lib_fence.lua)
--- ARGV[1] token, ARGV[2] mode "S"|"R", ARGV[3] session ttl ms ("0": keep)
+-- ARGV[1] token, ARGV[2] mode "S"|"R"|"SQ"|"RQ", ARGV[3] session ttl ms ("0": keep)
 -- ARGV[4] expected version: "" any (create or replace), "0" the session must
 --         not exist, "<n>" the state must be at version n
 -- ARGV[5] agent type, ARGV[6] status, ARGV[7] step (integer >= 0),
@@ -65,7 +65,7 @@ if not exists then
   if not inc then return e6 end
 end
 
-redis.call('XLEN', KEYS[8]) -- the event log: WRONGTYPE before any write
+if FK_LOG then redis.call('XLEN', KEYS[8]) end -- the event log: WRONGTYPE before any write
 
 -- Every precondition holds; writes start here.
 local created = redis.call('HGET', KEYS[3], 'created_at')

@@ -3,7 +3,7 @@
 --
 -- KEYS[1] lock record, KEYS[2] lock fence, KEYS[3] state hash,
 -- KEYS[4..10] the session's other data keys (msgs, stage, cps, cpd, events, out, outmeta)
--- ARGV[1] token, ARGV[2] mode "S"|"R", ARGV[3] session ttl ms ("0": keep)
+-- ARGV[1] token, ARGV[2] mode "S"|"R"|"SQ"|"RQ", ARGV[3] session ttl ms ("0": keep)
 -- ARGV[4] next status
 -- ARGV[5..] expected statuses; none: set unconditionally
 --
@@ -34,7 +34,7 @@ if #ARGV > 4 then
   if not ok then return {0, cur, version} end
 end
 
-redis.call('XLEN', KEYS[8]) -- the event log: WRONGTYPE before any write
+if FK_LOG then redis.call('XLEN', KEYS[8]) end -- the event log: WRONGTYPE before any write
 
 -- Every precondition holds; writes start here.
 local _, now_ms = fk_now()

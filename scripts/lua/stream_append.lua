@@ -5,7 +5,7 @@
 -- KEYS[4..8] the session's other data keys (msgs, stage, cps, cpd, events;
 -- only their ttl is written), KEYS[9] output stream, KEYS[10] stream
 -- metadata hash, KEYS[11] the session's inc key (read; ttl written)
--- ARGV[1] token, ARGV[2] mode "S"|"R", ARGV[3] session ttl ms ("0": keep),
+-- ARGV[1] token, ARGV[2] mode "S"|"R"|"SQ"|"RQ", ARGV[3] session ttl ms ("0": keep),
 -- ARGV[4] running ttl ms ("0": no expiry), ARGV[5] finished ttl ms ("0":
 -- keep the running ttl), ARGV[6] kind "c" (chunk), "end" or "fail",
 -- ARGV[7] MAXLEN ~ bound ("0": no trimming), ARGV[8] data (the chunk, or
