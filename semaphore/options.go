@@ -17,6 +17,7 @@ const (
 	DefaultRetryInterval = 100 * time.Millisecond
 	DefaultFenceTTL      = 24 * time.Hour
 	DefaultCallTimeout   = 5 * time.Second
+	DefaultReplicaWait   = time.Second
 )
 
 // MinTTL is the shortest lease [Options.Validate] accepts.
@@ -61,8 +62,22 @@ type Options struct {
 	// CallTimeout bounds every round trip to Redis, whatever context the
 	// caller gives: a call without a reply within it fails with an error
 	// matching [fencing.ErrNoReply]. Default: TTL, but at least 1s and at
-	// most 5s.
+	// most 5s, plus twice ReplicaTimeout with MinReplicas.
 	CallTimeout time.Duration
+	// MinReplicas, when positive, makes every grant (and renewal) wait
+	// with WAIT until that many replicas acknowledged it, as
+	// lock.Options.MinReplicas does: fewer acknowledgements within
+	// ReplicaTimeout give [ErrNotReplicated], and a grant is given back.
+	// A WAIT refused with an error reply (a failover unblocks it with
+	// UNBLOCKED) counts as no acknowledgement. Releases and limit changes
+	// wait too, so that the grants they hand over are covered; a waiter
+	// told of a grant by pub/sub looks again, so that WAIT covers it. A
+	// call can take up to twice ReplicaTimeout on a server that has not
+	// cached fencekit's scripts yet: give contexts that much. Default: 0,
+	// no waiting.
+	MinReplicas int
+	// ReplicaTimeout bounds the WAIT of MinReplicas. Default: 1s.
+	ReplicaTimeout time.Duration
 	// OnLost, if set, is called once when a permit set is lost (not after
 	// Release). It runs on the goroutine that noticed and must not block.
 	OnLost func(p *Permits, err error)
@@ -104,6 +119,12 @@ func (o Options) Validate() error {
 		return bad("RetryInterval %v is shorter than 1ms", o.RetryInterval)
 	case o.FenceTTL > 0 && o.FenceTTL < time.Millisecond:
 		return bad("FenceTTL %v is shorter than 1ms", o.FenceTTL)
+	case o.MinReplicas < 0:
+		return bad("MinReplicas %d is negative", o.MinReplicas)
+	case o.ReplicaTimeout < 0:
+		return bad("ReplicaTimeout %v is negative", o.ReplicaTimeout)
+	case o.ReplicaTimeout != 0 && o.ReplicaTimeout < time.Millisecond:
+		return bad("ReplicaTimeout %v is shorter than 1ms", o.ReplicaTimeout)
 	case o.CallTimeout < 0:
 		return bad("CallTimeout %v is negative", o.CallTimeout)
 	case o.CallTimeout != 0 && o.CallTimeout < time.Millisecond:
@@ -144,8 +165,14 @@ func (o Options) withDefaults() Options {
 	if o.FenceTTL == 0 {
 		o.FenceTTL = max(DefaultFenceTTL, o.TTL)
 	}
+	if o.ReplicaTimeout == 0 {
+		o.ReplicaTimeout = DefaultReplicaWait
+	}
 	if o.CallTimeout == 0 {
 		o.CallTimeout = min(max(o.TTL, time.Second), DefaultCallTimeout)
+		if o.MinReplicas > 0 {
+			o.CallTimeout += 2 * o.ReplicaTimeout
+		}
 	}
 	return o
 }

@@ -177,12 +177,41 @@ func decodeHandoffs(script string, arr []rueidis.RedisMessage) ([]handoff, error
 // deliverAll hands the grants of a reply to the waiters of this
 // Semaphore they went to: the script skipped the notice for them. Their
 // leases began after sent.
-func (s *Semaphore) deliverAll(hs []handoff, sent time.Time) {
+// acked says how many replicas acknowledged the script that made them
+// (with MinReplicas).
+func (s *Semaphore) deliverAll(hs []handoff, sent time.Time, acked int64) {
+	replicated := s.replicated(acked)
 	for _, h := range hs {
 		if s.isLocal(h.holder) {
-			s.deliver(h.holder, grant{token: h.token, base: sent, ttl: h.ttl})
+			s.deliver(h.holder, grant{token: h.token, base: sent, ttl: h.ttl, replicated: replicated})
 		}
 	}
+}
+
+// replicated reports whether acked acknowledgements satisfy MinReplicas.
+func (s *Semaphore) replicated(acked int64) bool {
+	return s.opts.MinReplicas == 0 || acked >= int64(s.opts.MinReplicas)
+}
+
+// exec runs script on the semaphore's keys; with MinReplicas it is
+// followed by WAIT on the same connection (lua.Script.ExecWait), and
+// acked is the number of replicas that acknowledged. A WAIT refused with
+// an error reply (UNBLOCKED when a failover demotes the primary) counts
+// as no acknowledgement; a transport error leaves the outcome unknown and
+// is returned.
+func (s *Semaphore) exec(ctx context.Context, script *lua.Script, keyv, argv []string) (arr []rueidis.RedisMessage, acked int64, err error) {
+	if s.opts.MinReplicas == 0 {
+		arr, err = script.Exec(ctx, s.client, keyv, argv).ToArray()
+		return arr, 0, err
+	}
+	res, acked, err := script.ExecWait(ctx, s.client, keyv, argv, s.opts.MinReplicas, s.opts.ReplicaTimeout)
+	if err != nil && res.Error() == nil {
+		if _, ok := rueidis.IsRedisErr(err); !ok {
+			return nil, 0, err
+		}
+	}
+	arr, err = res.ToArray()
+	return arr, acked, err
 }
 
 // acquireReply is the decoded reply of sem_acquire.lua.
@@ -195,6 +224,7 @@ type acquireReply struct {
 	limit  int64
 	soon   time.Duration // until the soonest lease ends (status 0)
 	fence  fencing.Token // highest token issued when the script ended
+	acked  int64         // replicas acknowledging, with MinReplicas
 	sent   time.Time
 }
 
@@ -205,10 +235,11 @@ func (s *Semaphore) runAcquire(ctx context.Context, holder string, n int64, wait
 	}
 	r := acquireReply{sent: time.Now()}
 	argv := []string{holder, strconv.FormatInt(n, 10), s.ttlArg, waitArg, s.leaseArg, s.fenceTTLArg, s.limitArg, s.keys.Wake, s.pubArg, s.holderPrefix}
-	arr, err := lua.SemAcquire.Exec(ctx, s.client, s.keyv(), argv).ToArray()
+	arr, acked, err := s.exec(ctx, lua.SemAcquire, s.keyv(), argv)
 	if err != nil {
 		return r, err
 	}
+	r.acked = acked
 	if len(arr) < 2 {
 		return r, fmt.Errorf("%w: sem_acquire.lua returned %d elements", ErrProtocol, len(arr))
 	}
@@ -233,7 +264,7 @@ func (s *Semaphore) runAcquire(ctx context.Context, holder string, n int64, wait
 	if err != nil {
 		return r, err
 	}
-	s.deliverAll(hs, r.sent)
+	s.deliverAll(hs, r.sent, r.acked)
 	var e1, e2, e3 error
 	var a, b int64
 	if r.status == 1 {
@@ -266,7 +297,7 @@ func (s *Semaphore) runAcquire(ctx context.Context, holder string, n int64, wait
 func (s *Semaphore) runRelease(ctx context.Context, holder, token string) (int64, error) {
 	sent := time.Now()
 	argv := []string{holder, token, s.fenceTTLArg, s.limitArg, s.keys.Wake, s.pubArg, s.holderPrefix}
-	arr, err := lua.SemRelease.Exec(ctx, s.client, s.keyv(), argv).ToArray()
+	arr, acked, err := s.exec(ctx, lua.SemRelease, s.keyv(), argv)
 	if err != nil {
 		return 0, err
 	}
@@ -281,7 +312,7 @@ func (s *Semaphore) runRelease(ctx context.Context, holder, token string) (int64
 	if err != nil {
 		return status, err
 	}
-	s.deliverAll(hs, sent)
+	s.deliverAll(hs, sent, acked)
 	return status, nil
 }
 
@@ -289,9 +320,31 @@ func (s *Semaphore) runRelease(ctx context.Context, holder, token string) (int64
 // context: the caller's may be done. Errors are dropped; the lease then
 // ends by itself.
 func (s *Semaphore) abandon(holder string) {
-	ctx, cancel := context.WithTimeout(context.Background(), min(s.opts.TTL, time.Second))
+	ctx, cancel := context.WithTimeout(context.Background(), s.cleanupTimeout())
 	defer cancel()
 	_, _ = s.runRelease(ctx, holder, "0")
+}
+
+// cleanupTimeout bounds an abandon. With MinReplicas the release is
+// followed by a WAIT of up to ReplicaTimeout, twice when the server has not
+// cached the script yet; the release must get that long, or a grant could
+// stay held until its lease ends.
+func (s *Semaphore) cleanupTimeout() time.Duration {
+	d := min(s.opts.TTL, time.Second)
+	if s.opts.MinReplicas > 0 {
+		d += 2 * s.opts.ReplicaTimeout
+	}
+	return d
+}
+
+// checkReplicated gives holder's grant back and returns a
+// [*NotReplicatedError] when acked does not satisfy MinReplicas.
+func (s *Semaphore) checkReplicated(holder string, acked int64) error {
+	if s.replicated(acked) {
+		return nil
+	}
+	s.abandon(holder)
+	return &NotReplicatedError{Name: s.name, Acked: acked, Want: s.opts.MinReplicas}
 }
 
 // detach returns a context with ctx's values that the caller cannot end:
@@ -321,7 +374,8 @@ func (s *Semaphore) check(n int64) error {
 // queued for permits, in one round trip. It does not wait: otherwise it
 // returns a [*NotAcquiredError] (matching [ErrNotAcquired]). It returns a
 // [*TooManyError] (matching [ErrTooMany]) when n exceeds the limit or is
-// not positive, [ErrClosed] after Close, an error matching
+// not positive, [ErrNotReplicated] when MinReplicas are not reached (the
+// permits are given back), [ErrClosed] after Close, an error matching
 // [fencing.ErrWriteRefused] when the server does not take writes (nothing
 // was written), one matching [fencing.ErrNoReply] when Redis does not
 // answer within CallTimeout (whatever the attempt may have taken is given
@@ -360,6 +414,9 @@ func (s *Semaphore) TryAcquire(ctx context.Context, n int64) (*Permits, error) {
 		s.abandon(holder)
 		return nil, fmt.Errorf("semaphore: acquire %q: %w", s.name, err)
 	}
+	if err := s.checkReplicated(holder, r.acked); err != nil {
+		return nil, err
+	}
 	if !live(r.sent, r.ttl) {
 		s.abandon(holder)
 		return nil, &LostError{Name: s.name, Token: r.token, Cause: CauseExpired}
@@ -376,7 +433,8 @@ func (s *Semaphore) TryAcquire(ctx context.Context, n int64) (*Permits, error) {
 // holder costs at most that long.
 //
 // It returns a [*TooManyError] (matching [ErrTooMany]) when n exceeds the
-// limit, [ErrClosed] when the Semaphore is closed while waiting, Redis
+// limit, [ErrNotReplicated] when MinReplicas are not reached (the permits
+// are given back), [ErrClosed] when the Semaphore is closed while waiting, Redis
 // errors that retrying cannot fix, and, when ctx ends first, errors.Join
 // of the last [*NotAcquiredError] (or the last error) with ctx.Err().
 // While Redis refuses writes ([fencing.ErrWriteRefused]) or does not
@@ -449,6 +507,11 @@ func (s *Semaphore) Acquire(ctx context.Context, n int64) (*Permits, error) {
 				s.abandon(holder)
 				return nil, &TooManyError{Name: s.name, N: n, Limit: r.limit}
 			case 1:
+				if ctx.Err() == nil {
+					if err := s.checkReplicated(holder, r.acked); err != nil {
+						return nil, err
+					}
+				}
 				if ctx.Err() == nil && live(r.sent, r.ttl) {
 					return s.newPermits(holder, n, r.token, r.sent, r.ttl), nil
 				}
@@ -473,6 +536,9 @@ func (s *Semaphore) Acquire(ctx context.Context, n int64) (*Permits, error) {
 		}
 		select {
 		case g := <-w.grant:
+			if !g.replicated {
+				continue // look again: the look makes WAIT cover the grant
+			}
 			if g.base.IsZero() {
 				if lastLook.IsZero() || g.token <= lastFence {
 					continue // not known to follow an answered look: look again
@@ -509,7 +575,7 @@ func (s *Semaphore) SetLimit(ctx context.Context, limit int64) (prev int64, err 
 	}
 	sent := time.Now()
 	argv := []string{strconv.FormatInt(limit, 10), s.fenceTTLArg, s.keys.Wake, s.pubArg, s.holderPrefix}
-	arr, err := lua.SemLimit.Exec(ctx, s.client, s.keyv(), argv).ToArray()
+	arr, acked, err := s.exec(ctx, lua.SemLimit, s.keyv(), argv)
 	if err != nil {
 		return 0, scriptError("set limit", s.name, err)
 	}
@@ -523,6 +589,6 @@ func (s *Semaphore) SetLimit(ctx context.Context, limit int64) (prev int64, err 
 	if err != nil {
 		return prev, err
 	}
-	s.deliverAll(hs, sent)
+	s.deliverAll(hs, sent, acked)
 	return prev, nil
 }

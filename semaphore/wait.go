@@ -25,6 +25,11 @@ type grant struct {
 	token fencing.Token
 	base  time.Time // a time before the lease began; zero: the waiter's last look
 	ttl   time.Duration
+	// replicated: MinReplicas acknowledged the grant (always true without
+	// MinReplicas). A waiter given an unreplicated grant looks again: the
+	// look, a retry by the same holder, is answered with the same grant
+	// and makes WAIT cover it.
+	replicated bool
 }
 
 type waiter struct {
@@ -132,7 +137,9 @@ func (s *Semaphore) announced(msg string) {
 		s.poke(holder)
 		return
 	}
-	s.deliver(holder, grant{token: token, ttl: time.Duration(ms) * time.Millisecond})
+	// With MinReplicas the waiter must look again so that WAIT covers
+	// the grant.
+	s.deliver(holder, grant{token: token, ttl: time.Duration(ms) * time.Millisecond, replicated: s.opts.MinReplicas == 0})
 }
 
 // subscribe makes sure the Semaphore listens for hand-offs while holder
