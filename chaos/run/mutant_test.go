@@ -54,6 +54,10 @@ func scenarios() []scenario {
 	// The recreate workload on its own sessions, with executors paused.
 	recreate := base("standalone", true, FaultExecPause)
 	recreate.Recreate = true
+	// The semaphore and election workloads beside the sessions, with
+	// executors paused and killed.
+	coord := base("standalone", true, FaultExecPause, FaultExecKill)
+	coord.Semaphore, coord.Election = true, true
 	return []scenario{
 		{MutantNoFence, pause,
 			func(r *Result) int { return r.Report.C2.Violations }, "C2 violations"},
@@ -67,6 +71,13 @@ func scenarios() []scenario {
 			func(r *Result) int { return r.Report.Recreate.Violations }, "recreate violations"},
 		// Every round records some entries twice (a retry by id), so the
 		// mutant counts some twice whatever the faults.
+		// One holder left out of the count: grants above the limit
+		// while the others surely hold their permits.
+		{MutantSemUncount, coord,
+			func(r *Result) int { return r.Report.Semaphore.Counts["over_limit"] }, "semaphore grants over the limit"},
+		// Terms reused: the same term won twice, in real-time order.
+		{MutantTermReuse, coord,
+			func(r *Result) int { return r.Report.Election.Counts["dup_term"] + r.Report.Election.Counts["term_order"] }, "election terms reused or out of order"},
 		{MutantNoDedupe, dropReplyUsage,
 			func(r *Result) int { return r.Report.Usage.Counts["counted_twice"] }, "usage entries counted twice"},
 	}
