@@ -100,6 +100,10 @@ type ExecConfig struct {
 	// (see coord.go).
 	Semaphore bool `json:"semaphore,omitempty"`
 	Election  bool `json:"election,omitempty"`
+	// CoordOnly makes every round one of the semaphore or election
+	// workload (whichever are on, half and half): the negative controls
+	// of those workloads need them busy on a loaded machine.
+	CoordOnly bool `json:"coord_only,omitempty"`
 }
 
 // MaybeExecutor runs the executor described by the environment and exits,
@@ -264,6 +268,14 @@ func RunExecutor(ctx context.Context, cfg ExecConfig) error {
 			defer wg.Done()
 			rng := rand.New(rand.NewPCG(cfg.Seed, uint64(cfg.Process)<<16|uint64(w)))
 			for ctx.Err() == nil {
+				if cfg.CoordOnly && (cfg.Semaphore || cfg.Election) {
+					if cfg.Semaphore && (!cfg.Election || rng.IntN(2) == 0) {
+						e.semRound(ctx, rng)
+					} else {
+						e.electRound(ctx, rng)
+					}
+					continue
+				}
 				if cfg.Recreate && rng.IntN(4) == 0 {
 					e.recreateRound(ctx, rng)
 					continue

@@ -68,6 +68,9 @@ type Config struct {
 	// and resign. Package check verifies that terms grow in real-time
 	// order and that no write of a stale term was accepted.
 	Election bool
+	// CoordOnly leaves the session rounds out: every round is one of the
+	// semaphore or election workload (ExecConfig.CoordOnly).
+	CoordOnly bool
 	// NoGiveUp turns off the executors' give-up pattern (ExecConfig.NoGiveUp).
 	NoGiveUp bool
 	// NoUsage leaves the usage workload out (ExecConfig.NoUsage).
@@ -189,7 +192,7 @@ func (o *orchestrator) execConfig(process int, role string) ExecConfig {
 		MinReplicas: minRep, OpTimeout: o.cfg.OpTimeout,
 		Out:  filepath.Join(o.dir, fmt.Sprintf("proc-%03d.jsonl", process)),
 		Seed: o.cfg.Seed, Mutant: o.cfg.Mutant, Recreate: o.cfg.Recreate, NoGiveUp: o.cfg.NoGiveUp, NoUsage: o.cfg.NoUsage, Think: o.cfg.Think,
-		Semaphore: o.cfg.Semaphore, Election: o.cfg.Election,
+		Semaphore: o.cfg.Semaphore, Election: o.cfg.Election, CoordOnly: o.cfg.CoordOnly,
 	}
 }
 
