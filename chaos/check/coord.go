@@ -48,7 +48,9 @@ type leaseKey struct {
 // by each acknowledged Refresh from the Refresh's call) not ended and not
 // released (the first Release call) before the window ended. A lease that
 // overlaps a clock-jump fault is never counted (a forward jump ends leases
-// early by the server's clock). The limits that can have been in effect
+// early by the server's clock), nor, once a clock was stepped, one that
+// overlaps a server fault (a failover can put the stepped clock in charge
+// of it). The limits that can have been in effect
 // are those of the limit changes not known to be superseded before the
 // window began (an unacknowledged change may apply at any time after its
 // call), and Options.Limit while no change was acknowledged before it.
@@ -132,9 +134,20 @@ func checkSemaphore(in *input, r *Report) {
 				l.end = op.Call
 			}
 		}
+		// A forward clock jump ends leases early by the server's clock; and
+		// once a node's clock was stepped, a failover (or restart) can put
+		// it in charge of leases granted by another clock.
+		firstJump := int64(history.Never)
+		for _, f := range in.faults {
+			if f.In == "clock-jump" {
+				firstJump = min(firstJump, f.Call)
+			}
+		}
 		for _, l := range leases {
 			for _, f := range in.faults {
-				if f.In == "clock-jump" && f.Call < l.end && f.Return > l.from {
+				overlaps := f.Call < l.end && f.Return > l.from
+				server := f.In != "executor-sigstop" && f.In != "executor-sigkill"
+				if overlaps && (f.In == "clock-jump" || (server && firstJump < l.end)) {
 					l.excluded = true
 				}
 			}
