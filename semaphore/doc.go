@@ -32,6 +32,12 @@
 // strongly consistent, so a failover that picks a replica which missed
 // them can still lose some.
 //
+// The fault suite (chaos/, docs/RELIABILITY.md) holds permits from
+// executors that are paused and killed under server faults, changes the
+// limit at run time, and checks that no grant exceeded the limit among
+// surely live leases and that every permit is free again once every
+// holder is gone.
+//
 // # Hand-off and waking
 //
 // Whoever frees permits (a [Permits.Release], a SetLimit that raises the

@@ -7,7 +7,6 @@ import (
 	"errors"
 	"fmt"
 	"strconv"
-	"sync"
 	"sync/atomic"
 	"time"
 
@@ -17,6 +16,7 @@ import (
 	"github.com/fencekit/fencekit/internal/bounded"
 	"github.com/fencekit/fencekit/internal/keys"
 	"github.com/fencekit/fencekit/internal/scripterr"
+	"github.com/fencekit/fencekit/internal/waiter"
 	"github.com/fencekit/fencekit/scripts/lua"
 )
 
@@ -35,13 +35,7 @@ type Semaphore struct {
 
 	ttlArg, leaseArg, fenceTTLArg, limitArg, pubArg string
 
-	mu      sync.Mutex
-	waiters map[string]*waiter // holder -> blocked Acquire call
-	sub     *wakeSub           // the hand-off subscription while someone waits
-	closed  bool
-	closeCh chan struct{}
-	wg      sync.WaitGroup // subscription goroutines
-	calls   sync.WaitGroup // TryAcquire and Acquire calls in progress
+	waits *waiter.Set // blocked Acquire calls, the hand-off subscription, calls in progress for Close
 }
 
 // New returns a Semaphore for the permits of name, running its scripts on
@@ -77,8 +71,6 @@ func New(client rueidis.Client, name string, opts Options) (*Semaphore, error) {
 		fenceTTLArg:  "0",
 		limitArg:     strconv.FormatInt(o.Limit, 10),
 		pubArg:       "P",
-		waiters:      make(map[string]*waiter),
-		closeCh:      make(chan struct{}),
 	}
 	if o.FenceTTL > 0 {
 		s.fenceTTLArg = strconv.FormatInt(o.FenceTTL.Milliseconds(), 10)
@@ -86,6 +78,10 @@ func New(client rueidis.Client, name string, opts Options) (*Semaphore, error) {
 	if client.Mode() == rueidis.ClientModeCluster {
 		s.pubArg = "S"
 	}
+	s.waits = waiter.New(waiter.Config{
+		Client: s.client, Sharded: s.pubArg == "S", RetryInterval: o.RetryInterval,
+		UnsubscribeTimeout: min(o.TTL, time.Second), AnnouncedReplicated: o.MinReplicas == 0, PokeAll: true,
+	})
 	return s, nil
 }
 
@@ -104,32 +100,20 @@ func (s *Semaphore) Close() error {
 	if s == nil {
 		return nil
 	}
-	s.mu.Lock()
-	if !s.closed {
-		s.closed = true
-		close(s.closeCh)
-		if s.sub != nil {
-			s.sub.stop()
-			s.sub = nil
-		}
-	}
-	s.mu.Unlock()
-	s.calls.Wait()
-	s.wg.Wait()
+	s.waits.Close()
 	return nil
 }
 
+// begin registers a TryAcquire or Acquire call, which Close waits for;
+// it returns ErrClosed after Close. Call end when the call returns.
 func (s *Semaphore) begin() error {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	if s.closed {
+	if !s.waits.Begin() {
 		return ErrClosed
 	}
-	s.calls.Add(1)
 	return nil
 }
 
-func (s *Semaphore) end() { s.calls.Done() }
+func (s *Semaphore) end() { s.waits.End() }
 
 func (s *Semaphore) newHolder() string {
 	return s.holderPrefix + strconv.FormatUint(s.seq.Add(1), 36)
@@ -183,7 +167,7 @@ func (s *Semaphore) deliverAll(hs []handoff, sent time.Time, acked int64) {
 	replicated := s.replicated(acked)
 	for _, h := range hs {
 		if s.isLocal(h.holder) {
-			s.deliver(h.holder, grant{token: h.token, base: sent, ttl: h.ttl, replicated: replicated})
+			s.waits.Deliver(h.holder, waiter.Grant{Token: h.token, Base: sent, TTL: h.ttl, Replicated: replicated})
 		}
 	}
 }
@@ -357,12 +341,6 @@ func detach(ctx context.Context) context.Context {
 	return context.WithoutCancel(ctx)
 }
 
-// live reports whether a lease of ttl counted from base (less the drift
-// allowance) has time left by the local clock.
-func live(base time.Time, ttl time.Duration) bool {
-	return time.Now().Before(base.Add(ttl - ttl/100))
-}
-
 func (s *Semaphore) check(n int64) error {
 	if n <= 0 {
 		return fmt.Errorf("semaphore: %q: %d permits asked: %w", s.name, n, ErrTooMany)
@@ -417,12 +395,24 @@ func (s *Semaphore) TryAcquire(ctx context.Context, n int64) (*Permits, error) {
 	if err := s.checkReplicated(holder, r.acked); err != nil {
 		return nil, err
 	}
-	if !live(r.sent, r.ttl) {
+	if !waiter.Live(r.sent, r.ttl) {
 		s.abandon(holder)
 		return nil, &LostError{Name: s.name, Token: r.token, Cause: CauseExpired}
 	}
 	return s.newPermits(holder, n, r.token, r.sent, r.ttl), nil
 }
+
+// How waiting works: as for package lock. A waiter queues in Redis
+// (sem_acquire.lua); whoever frees permits (a release, a SetLimit, or any
+// script finding a lease ended) grants them to the waiters in arrival
+// order in the same script. A waiter of the same Semaphore gets its grant
+// from the reply in memory; others hear of it by pub/sub; and every
+// waiter looks again after at most RetryInterval or when the soonest
+// holder's lease ends, so a lost notice costs at most that long.
+//
+// The waiters, their in-memory hand-offs and subscriptions, the sleep
+// between looks and the rule by which a delivered grant is taken are
+// package internal/waiter's, shared with package lock.
 
 // Acquire takes n permits, waiting as long as ctx allows. Waiters are
 // served in arrival order: a request that does not fit holds back every
@@ -456,9 +446,9 @@ func (s *Semaphore) Acquire(ctx context.Context, n int64) (*Permits, error) {
 		return nil, fmt.Errorf("semaphore: acquire %q: %w", s.name, err)
 	}
 	holder := s.newHolder()
-	w := s.addWaiter(holder)
+	w := s.waits.Add(holder)
 	subscribed := false
-	defer func() { s.removeWaiter(holder, subscribed) }()
+	defer func() { s.waits.Remove(holder, s.keys.Wake, subscribed) }()
 
 	var timer *time.Timer
 	defer func() {
@@ -499,7 +489,7 @@ func (s *Semaphore) Acquire(ctx context.Context, n int64) (*Permits, error) {
 				s.abandon(holder)
 				return nil, err
 			}
-			sleep = s.sleepFor(0)
+			sleep = waiter.SleepFor(s.opts.RetryInterval, 0)
 		}
 		if err == nil {
 			switch r.status {
@@ -512,15 +502,15 @@ func (s *Semaphore) Acquire(ctx context.Context, n int64) (*Permits, error) {
 						return nil, err
 					}
 				}
-				if ctx.Err() == nil && live(r.sent, r.ttl) {
+				if ctx.Err() == nil && waiter.Live(r.sent, r.ttl) {
 					return s.newPermits(holder, n, r.token, r.sent, r.ttl), nil
 				}
 				// Given back below, or (expired on arrival) looked at again.
 			default:
 				last, lastLook, lastFence = &NotAcquiredError{Name: s.name, N: n, Used: r.used, Limit: r.limit}, r.sent, r.fence
-				sleep = s.sleepFor(r.soon)
+				sleep = waiter.SleepFor(s.opts.RetryInterval, r.soon)
 				if !subscribed {
-					s.subscribe(holder)
+					s.waits.Subscribe(s.keys.Wake, holder)
 					subscribed = true
 				}
 			}
@@ -535,26 +525,20 @@ func (s *Semaphore) Acquire(ctx context.Context, n int64) (*Permits, error) {
 			timer.Reset(sleep)
 		}
 		select {
-		case g := <-w.grant:
-			if !g.replicated {
-				continue // look again: the look makes WAIT cover the grant
+		case g := <-w.Grant:
+			// Taken unless unreplicated (the look makes WAIT cover it),
+			// not known to follow an answered look, or run out before it
+			// reached us; otherwise the waiter looks again.
+			if g, ok := g.Take(lastLook, lastFence); ok {
+				return s.newPermits(holder, n, g.Token, g.Base, g.TTL), nil
 			}
-			if g.base.IsZero() {
-				if lastLook.IsZero() || g.token <= lastFence {
-					continue // not known to follow an answered look: look again
-				}
-				g.base = lastLook
-			}
-			if !live(g.base, g.ttl) {
-				continue // ran out before it reached us: look again
-			}
-			return s.newPermits(holder, n, g.token, g.base, g.ttl), nil
-		case <-w.poke:
+			continue
+		case <-w.Poke:
 		case <-timer.C:
 		case <-ctx.Done():
 			s.abandon(holder)
 			return nil, errors.Join(last, ctx.Err())
-		case <-s.closeCh:
+		case <-s.waits.Done():
 			s.abandon(holder)
 			return nil, ErrClosed
 		}
