@@ -57,8 +57,9 @@ type leaseKey struct {
 //
 // over_limit fails the durable mode (a failover without WAIT can forget
 // grants, so the fast mode only counts them); lost_permits fails every
-// mode. Counts also has grants (checked), drains and limits (changes
-// acknowledged). FIFO order is not checked: a waiter's place in the queue
+// mode. Counts also has grants (checked), drains, limits (changes
+// acknowledged) and uncounted_leases (leases never counted as held, for a
+// clock jump). FIFO order is not checked: a waiter's place in the queue
 // is taken at an unknown moment inside its Acquire, and a waiter that
 // stops polling (a paused process) loses it by design.
 func checkSemaphore(in *input, r *Report) {
@@ -150,6 +151,9 @@ func checkSemaphore(in *input, r *Report) {
 				if overlaps && (f.In == "clock-jump" || (server && firstJump < l.end)) {
 					l.excluded = true
 				}
+			}
+			if l.excluded {
+				res.Counts["uncounted_leases"]++
 			}
 		}
 		for _, a := range leases {
