@@ -32,6 +32,11 @@
 // is refused with an error matching [fencing.ErrFenced]. [fencing.Guard]
 // and [fencing.ExecFenced] accept the term like any token.
 //
+// The fault suite (chaos/, docs/RELIABILITY.md) campaigns, proclaims and
+// resigns from executors that are paused and killed under server faults,
+// and checks that terms grow in real-time order and that no Proclaim under
+// a stale term is accepted.
+//
 // # Keys
 //
 // Besides the lock's keys of the name (see package lock, with EventLog on):

@@ -7,7 +7,6 @@ import (
 	"errors"
 	"fmt"
 	"strconv"
-	"sync"
 	"sync/atomic"
 	"time"
 
@@ -18,6 +17,7 @@ import (
 	"github.com/fencekit/fencekit/internal/keys"
 	"github.com/fencekit/fencekit/internal/obs"
 	"github.com/fencekit/fencekit/internal/scripterr"
+	"github.com/fencekit/fencekit/internal/waiter"
 	"github.com/fencekit/fencekit/scripts/lua"
 )
 
@@ -41,13 +41,7 @@ type Locker struct {
 	nkeys                                 int           // KEYS of acquire and release: 4, or 7 with EventLog
 	obs                                   *obs.T
 
-	mu      sync.Mutex
-	waiters map[string]*waiter  // holder -> blocked Acquire call
-	subs    map[string]*wakeSub // lock name -> hand-off subscription
-	closed  bool
-	closeCh chan struct{}
-	wg      sync.WaitGroup // subscription goroutines
-	calls   sync.WaitGroup // TryAcquire and Acquire calls in progress (Add under mu, before closed)
+	waits *waiter.Set // blocked Acquire calls, their hand-off subscriptions, calls in progress for Close
 }
 
 // New returns a Locker that runs its scripts on client. The client is not
@@ -82,9 +76,6 @@ func New(client rueidis.Client, opts Options) (*Locker, error) {
 		validity:     o.TTL - o.TTL/100,
 		nkeys:        4,
 		obs:          obs.New(o.Telemetry),
-		waiters:      make(map[string]*waiter),
-		subs:         make(map[string]*wakeSub),
-		closeCh:      make(chan struct{}),
 	}
 	if o.EventLog {
 		l.nkeys = 7
@@ -95,6 +86,10 @@ func New(client rueidis.Client, opts Options) (*Locker, error) {
 	if client.Mode() == rueidis.ClientModeCluster {
 		l.pubArg = "S" // sharded pub/sub stays on the slot's shard
 	}
+	l.waits = waiter.New(waiter.Config{
+		Client: l.client, Sharded: l.pubArg == "S", RetryInterval: o.RetryInterval,
+		UnsubscribeTimeout: l.cleanupTimeout(), AnnouncedReplicated: o.MinReplicas == 0,
+	})
 	return l, nil
 }
 
@@ -114,43 +109,20 @@ func (l *Locker) Close() error {
 	if l == nil {
 		return nil
 	}
-	l.mu.Lock()
-	if !l.closed {
-		l.closed = true
-		close(l.closeCh)
-		for name, s := range l.subs {
-			s.stop()
-			delete(l.subs, name)
-		}
-	}
-	l.mu.Unlock()
-	l.calls.Wait()
-	l.wg.Wait()
+	l.waits.Close()
 	return nil
 }
 
 // begin registers a TryAcquire or Acquire call, which Close waits for;
 // it returns ErrClosed after Close. Call end when the call returns.
 func (l *Locker) begin() error {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	if l.closed {
+	if !l.waits.Begin() {
 		return ErrClosed
 	}
-	l.calls.Add(1)
 	return nil
 }
 
-func (l *Locker) end() { l.calls.Done() }
-
-func (l *Locker) isClosed() bool {
-	select {
-	case <-l.closeCh:
-		return true
-	default:
-		return false
-	}
-}
+func (l *Locker) end() { l.waits.End() }
 
 // newAttempt returns the keys of name and a new holder id for one acquire
 // attempt, "<owner>|<locker id>.<seq>", in one allocation.
@@ -223,8 +195,8 @@ func (l *Locker) runAcquire(ctx context.Context, k *keys.Lock, holder string, wa
 			// (hand-offs to local holders are not announced). Delivering
 			// is safe even if it was not: the lease is measured from
 			// our send time with the remaining TTL the script saw.
-			l.deliver(r.holder, grant{token: r.token, base: r.sent, ttl: r.pttl,
-				replicated: !durable || (wait && r.acked >= int64(l.opts.MinReplicas))})
+			l.waits.Deliver(r.holder, waiter.Grant{Token: r.token, Base: r.sent, TTL: r.pttl,
+				Replicated: !durable || (wait && r.acked >= int64(l.opts.MinReplicas))})
 		}
 	}
 	return r, nil
@@ -346,7 +318,7 @@ func (l *Locker) runRelease(ctx context.Context, k *keys.Lock, holder, token str
 	if r.status >= 0 && r.next != "" && l.isLocal(r.next) {
 		// The script skipped the pub/sub notice for our own waiter: hand
 		// the lock over in memory. The lease began after sent.
-		l.deliver(r.next, grant{token: r.token, base: sent, ttl: r.ttl, replicated: l.opts.MinReplicas == 0 || r.acked >= int64(l.opts.MinReplicas)})
+		l.waits.Deliver(r.next, waiter.Grant{Token: r.token, Base: sent, TTL: r.ttl, Replicated: l.opts.MinReplicas == 0 || r.acked >= int64(l.opts.MinReplicas)})
 	}
 	return r, nil
 }
@@ -427,7 +399,7 @@ func (l *Locker) tryAcquire(ctx context.Context, name string) (*Lock, error) {
 	if err := l.checkReplicated(name, &k, holder, r.acked); err != nil {
 		return nil, err
 	}
-	if !live(r.sent, r.pttl) {
+	if !waiter.Live(r.sent, r.pttl) {
 		l.abandon(&k, holder)
 		return nil, &LostError{Name: name, Token: r.token, Cause: CauseExpired}
 	}
@@ -440,12 +412,6 @@ func (l *Locker) tryAcquire(ctx context.Context, name string) (*Lock, error) {
 // gives up. It costs one small allocation and no timer.
 func (l *Locker) detach(ctx context.Context) context.Context {
 	return bounded.Detach(ctx, l.opts.CallTimeout)
-}
-
-// live reports whether a lease of ttl counted from base (less the drift
-// allowance) has time left by the local clock.
-func live(base time.Time, ttl time.Duration) bool {
-	return time.Now().Before(base.Add(ttl - ttl/100))
 }
 
 func (l *Locker) notAcquired(name string, r acquireReply) *NotAcquiredError {

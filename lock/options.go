@@ -3,25 +3,24 @@ package lock
 import (
 	"errors"
 	"fmt"
-	"os"
 	"time"
 
-	"github.com/fencekit/fencekit/internal/keys"
+	"github.com/fencekit/fencekit/internal/leaseopt"
 	"github.com/fencekit/fencekit/telemetry"
 )
 
 // Defaults applied by [New] to zero fields of [Options].
 const (
-	DefaultPrefix        = "fencekit"
-	DefaultTTL           = 10 * time.Second
-	DefaultRetryInterval = 100 * time.Millisecond
-	DefaultFenceTTL      = 24 * time.Hour
-	DefaultReplicaWait   = time.Second
-	DefaultCallTimeout   = 5 * time.Second
+	DefaultPrefix        = leaseopt.DefaultPrefix
+	DefaultTTL           = leaseopt.DefaultTTL
+	DefaultRetryInterval = leaseopt.DefaultRetryInterval
+	DefaultFenceTTL      = leaseopt.DefaultFenceTTL
+	DefaultReplicaWait   = leaseopt.DefaultReplicaWait
+	DefaultCallTimeout   = leaseopt.DefaultCallTimeout
 )
 
 // MinTTL is the shortest lease [Options.Validate] accepts.
-const MinTTL = 10 * time.Millisecond
+const MinTTL = leaseopt.MinTTL
 
 // Options configures a [Locker]. The zero value is valid: every zero field
 // takes the default named in its comment.
@@ -118,95 +117,27 @@ var ErrInvalidOptions = errors.New("lock: invalid options")
 // Validate reports the first invalid field of o, as an error matching
 // [ErrInvalidOptions]. Zero fields are valid (they take defaults).
 func (o Options) Validate() error {
-	bad := func(format string, args ...any) error {
-		return fmt.Errorf("%w: "+format, append([]any{ErrInvalidOptions}, args...)...)
-	}
-	if o.Prefix != "" {
-		if err := keys.ValidatePrefix(o.Prefix); err != nil {
-			return bad("Prefix: %v", err)
-		}
-	}
-	if o.Owner != "" {
-		if err := keys.ValidateToken("owner", o.Owner); err != nil {
-			return bad("Owner: %v", err)
-		}
-	}
-	switch {
-	case o.TTL < 0:
-		return bad("TTL %v is negative", o.TTL)
-	case o.TTL != 0 && o.TTL < MinTTL:
-		return bad("TTL %v is shorter than %v", o.TTL, MinTTL)
-	case o.TTL%time.Millisecond != 0:
-		return bad("TTL %v is not a whole number of milliseconds", o.TTL)
-	case o.RefreshInterval < 0:
-		return bad("RefreshInterval %v is negative", o.RefreshInterval)
-	case o.RetryInterval < 0:
-		return bad("RetryInterval %v is negative", o.RetryInterval)
-	case o.RetryInterval != 0 && o.RetryInterval < time.Millisecond:
-		return bad("RetryInterval %v is shorter than 1ms", o.RetryInterval)
-	case o.MinReplicas < 0:
-		return bad("MinReplicas %d is negative", o.MinReplicas)
-	case o.ReplicaTimeout < 0:
-		return bad("ReplicaTimeout %v is negative", o.ReplicaTimeout)
-	case o.FenceTTL > 0 && o.FenceTTL < time.Millisecond:
-		return bad("FenceTTL %v is shorter than 1ms", o.FenceTTL)
-	case o.CallTimeout < 0:
-		return bad("CallTimeout %v is negative", o.CallTimeout)
-	case o.CallTimeout != 0 && o.CallTimeout < time.Millisecond:
-		return bad("CallTimeout %v is shorter than 1ms", o.CallTimeout)
-	}
-	ttl := o.TTL
-	if ttl == 0 {
-		ttl = DefaultTTL
-	}
-	if o.RefreshInterval >= ttl {
-		return bad("RefreshInterval %v is not shorter than TTL %v", o.RefreshInterval, ttl)
-	}
-	if o.FenceTTL > 0 && o.FenceTTL < ttl {
-		return bad("FenceTTL %v is shorter than TTL %v", o.FenceTTL, ttl)
+	if err := o.lease().Validate(); err != nil {
+		return fmt.Errorf("%w: %v", ErrInvalidOptions, err)
 	}
 	return nil
 }
 
-// withDefaults returns o with every zero field set to its default.
-func (o Options) withDefaults() Options {
-	if o.Prefix == "" {
-		o.Prefix = DefaultPrefix
+// lease returns the fields o shares with the other lease options
+// (package internal/leaseopt).
+func (o Options) lease() leaseopt.Lease {
+	return leaseopt.Lease{
+		Prefix: o.Prefix, Owner: o.Owner, TTL: o.TTL, RefreshInterval: o.RefreshInterval,
+		RetryInterval: o.RetryInterval, FenceTTL: o.FenceTTL, CallTimeout: o.CallTimeout,
+		MinReplicas: o.MinReplicas, ReplicaTimeout: o.ReplicaTimeout,
 	}
-	if o.TTL == 0 {
-		o.TTL = DefaultTTL
-	}
-	if o.Owner == "" {
-		o.Owner = defaultOwner()
-	}
-	if o.RefreshInterval == 0 {
-		o.RefreshInterval = o.TTL / 3
-	}
-	if o.RetryInterval == 0 {
-		o.RetryInterval = DefaultRetryInterval
-	}
-	if o.FenceTTL == 0 {
-		o.FenceTTL = DefaultFenceTTL
-		if o.FenceTTL < o.TTL {
-			o.FenceTTL = o.TTL
-		}
-	}
-	if o.ReplicaTimeout == 0 {
-		o.ReplicaTimeout = DefaultReplicaWait
-	}
-	if o.CallTimeout == 0 {
-		o.CallTimeout = min(max(o.TTL, 2*time.Second), DefaultCallTimeout)
-		if o.MinReplicas > 0 {
-			o.CallTimeout += 2 * o.ReplicaTimeout
-		}
-	}
-	return o
 }
 
-func defaultOwner() string {
-	host, err := os.Hostname()
-	if err != nil || keys.ValidateToken("owner", host) != nil {
-		host = "host"
-	}
-	return fmt.Sprintf("%s-%d", host, os.Getpid())
+// withDefaults returns o with every zero field set to its default.
+func (o Options) withDefaults() Options {
+	l := o.lease().WithDefaults(2 * time.Second)
+	o.Prefix, o.Owner, o.TTL, o.RefreshInterval = l.Prefix, l.Owner, l.TTL, l.RefreshInterval
+	o.RetryInterval, o.FenceTTL, o.CallTimeout = l.RetryInterval, l.FenceTTL, l.CallTimeout
+	o.ReplicaTimeout = l.ReplicaTimeout
+	return o
 }

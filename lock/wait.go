@@ -5,16 +5,12 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
-	"math/rand/v2"
-	"strconv"
-	"strings"
 	"time"
-
-	"github.com/redis/rueidis"
 
 	"github.com/fencekit/fencekit/fencing"
 	"github.com/fencekit/fencekit/internal/keys"
 	"github.com/fencekit/fencekit/internal/scripterr"
+	"github.com/fencekit/fencekit/internal/waiter"
 )
 
 // How waiting works.
@@ -39,222 +35,9 @@ import (
 // Because the queue decides who is next, waiters are served in arrival order
 // and a releaser cannot immediately take the lock back from them.
 
-// grant is a hand-off delivered in memory.
-type grant struct {
-	token      fencing.Token
-	base       time.Time     // a time before the lease began; zero: the waiter's last look
-	ttl        time.Duration // lease length from base
-	replicated bool          // MinReplicas acknowledged the grant
-}
-
-// waiter is one blocked Acquire call.
-type waiter struct {
-	grant chan grant    // buffered 1
-	poke  chan struct{} // buffered 1
-}
-
-// wakeSub is a Locker's subscription to one lock's hand-off channel, shared
-// by its waiters for that name and kept for a moment after the last leaves.
-type wakeSub struct {
-	refs   int
-	cancel context.CancelFunc
-	linger *time.Timer
-	// holders of the waiters using the subscription, to poke them all
-	// when the subscription (re)starts.
-	holders map[string]struct{}
-}
-
-func (s *wakeSub) stop() {
-	if s.linger != nil {
-		s.linger.Stop()
-	}
-	s.cancel()
-}
-
-// subLinger is how long a subscription outlives its last waiter, so that
-// steady contention does not resubscribe on every acquisition.
-const subLinger = time.Second
-
-// deliver hands a grant to a blocked waiter of this Locker, if holder is one.
-func (l *Locker) deliver(holder string, g grant) {
-	l.mu.Lock()
-	w := l.waiters[holder]
-	l.mu.Unlock()
-	if w == nil {
-		return
-	}
-	select {
-	case w.grant <- g:
-	default:
-	}
-}
-
-// announced handles a hand-off notice "<holder> <token> <ttl_ms>": the
-// waiter holder, if it is one of ours, gets the lock without another round
-// trip. The scripts announce only grants already written. Its lease is
-// measured from its last look at the lock that Redis answered with another
-// holder (Acquire fills in base): that look reached Redis before the grant.
-// A notice it cannot parse still pokes the waiter, which then looks.
-func (l *Locker) announced(msg string) {
-	holder, rest, ok1 := strings.Cut(msg, " ")
-	tok, ttl, ok2 := strings.Cut(rest, " ")
-	if !ok1 || !ok2 {
-		l.poke(holder)
-		return
-	}
-	token, err1 := fencing.ParseToken(tok)
-	ms, err2 := strconv.ParseInt(ttl, 10, 64)
-	if err1 != nil || err2 != nil || ms <= 0 {
-		l.poke(holder)
-		return
-	}
-	// With MinReplicas the waiter must look again so that WAIT covers
-	// the grant.
-	l.deliver(holder, grant{token: token, ttl: time.Duration(ms) * time.Millisecond, replicated: l.opts.MinReplicas == 0})
-}
-
-// poke asks a blocked waiter to look at the lock again.
-func (l *Locker) poke(holder string) {
-	l.mu.Lock()
-	w := l.waiters[holder]
-	l.mu.Unlock()
-	if w != nil {
-		pokeWaiter(w)
-	}
-}
-
-func pokeWaiter(w *waiter) {
-	select {
-	case w.poke <- struct{}{}:
-	default:
-	}
-}
-
-func (l *Locker) addWaiter(holder string) *waiter {
-	w := &waiter{grant: make(chan grant, 1), poke: make(chan struct{}, 1)}
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	l.waiters[holder] = w
-	return w
-}
-
-func (l *Locker) removeWaiter(name, holder string, subscribed bool) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	delete(l.waiters, holder)
-	if !subscribed {
-		return
-	}
-	s := l.subs[name]
-	if s == nil {
-		return
-	}
-	delete(s.holders, holder)
-	if s.refs--; s.refs > 0 {
-		return
-	}
-	s.linger = time.AfterFunc(subLinger, func() {
-		l.mu.Lock()
-		defer l.mu.Unlock()
-		if cur := l.subs[name]; cur == s && s.refs == 0 {
-			s.cancel()
-			delete(l.subs, name)
-		}
-	})
-}
-
-// subscribe makes sure this Locker listens for hand-offs of name while
-// holder waits. When the subscription becomes active every waiter of the
-// name is poked, which closes the gap between joining the queue and
-// listening.
-func (l *Locker) subscribe(name, channel, holder string) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	if l.closed {
-		return
-	}
-	if s := l.subs[name]; s != nil {
-		s.refs++
-		s.holders[holder] = struct{}{}
-		if s.linger != nil {
-			s.linger.Stop()
-			s.linger = nil
-		}
-		return
-	}
-	ctx, cancel := context.WithCancel(context.Background())
-	s := &wakeSub{refs: 1, cancel: cancel, holders: map[string]struct{}{holder: {}}}
-	l.subs[name] = s
-	l.wg.Add(1)
-	go l.listen(ctx, s, channel)
-}
-
-func (l *Locker) listen(ctx context.Context, s *wakeSub, channel string) {
-	defer l.wg.Done()
-	var cmd rueidis.Completed
-	if l.pubArg == "S" {
-		cmd = l.client.B().Ssubscribe().Channel(channel).Build()
-	} else {
-		cmd = l.client.B().Subscribe().Channel(channel).Build()
-	}
-	hooked := rueidis.WithOnSubscriptionHook(ctx, func(ps rueidis.PubSubSubscription) {
-		if ps.Kind == "subscribe" || ps.Kind == "ssubscribe" {
-			l.pokeAll(s)
-		}
-	})
-	for {
-		err := l.client.Receive(hooked, cmd, func(m rueidis.PubSubMessage) { l.announced(m.Message) })
-		if ctx.Err() != nil {
-			l.unsubscribe(channel)
-			return
-		}
-		if err != nil { // the connection broke; waiters keep polling meanwhile
-			select {
-			case <-ctx.Done():
-				return
-			case <-time.After(l.opts.RetryInterval):
-			}
-		} // else: unsubscribed by someone else; subscribe again at once
-		if l.pubArg == "S" {
-			cmd = l.client.B().Ssubscribe().Channel(channel).Build()
-		} else {
-			cmd = l.client.B().Subscribe().Channel(channel).Build()
-		}
-	}
-}
-
-// unsubscribe tells the server to stop sending a channel's messages; rueidis
-// only stops listening when Receive's context ends.
-func (l *Locker) unsubscribe(channel string) {
-	ctx, cancel := context.WithTimeout(context.Background(), l.cleanupTimeout())
-	defer cancel()
-	if l.pubArg == "S" {
-		l.client.Do(ctx, l.client.B().Sunsubscribe().Channel(channel).Build())
-	} else {
-		l.client.Do(ctx, l.client.B().Unsubscribe().Channel(channel).Build())
-	}
-}
-
-func (l *Locker) pokeAll(s *wakeSub) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	for h := range s.holders {
-		if w := l.waiters[h]; w != nil {
-			pokeWaiter(w)
-		}
-	}
-}
-
-// sleepFor is how long a waiter sleeps before looking again, given the
-// holder's remaining lease.
-func (l *Locker) sleepFor(holderTTL time.Duration) time.Duration {
-	ri := l.opts.RetryInterval
-	d := ri/2 + rand.N(ri/2+1)
-	if holderTTL > 0 && holderTTL+time.Millisecond < d {
-		d = holderTTL + time.Millisecond
-	}
-	return d
-}
+// The waiters, their in-memory hand-offs and subscriptions, the sleep
+// between looks and the rule by which a delivered grant is taken are
+// package internal/waiter's, shared with package semaphore.
 
 // Acquire takes the lock name, waiting as long as ctx allows. Waiters are
 // served in arrival order and woken by the hand-off described in the package
@@ -298,9 +81,9 @@ func (l *Locker) acquire(ctx context.Context, name string) (*Lock, error) {
 		return nil, fmt.Errorf("lock: acquire %q: %w", name, err) // nothing sent
 	}
 	k, holder := l.newAttempt(name)
-	w := l.addWaiter(holder)
+	w := l.waits.Add(holder)
 	subscribed := false
-	defer func() { l.removeWaiter(name, holder, subscribed) }()
+	defer func() { l.waits.Remove(holder, k.Wake, subscribed) }()
 
 	var timer *time.Timer
 	defer func() {
@@ -337,7 +120,7 @@ func (l *Locker) acquire(ctx context.Context, name string) (*Lock, error) {
 				l.abandon(&k, holder)
 				return nil, err
 			}
-			sleep = l.sleepFor(0)
+			sleep = waiter.SleepFor(l.opts.RetryInterval, 0)
 			if log := l.obs.Logger(ctx, slog.LevelDebug); log != nil {
 				log.LogAttrs(ctx, slog.LevelDebug, "fencekit: acquire retried",
 					slog.String("lock", name), slog.Duration("after", sleep), slog.String("error", err.Error()))
@@ -352,7 +135,7 @@ func (l *Locker) acquire(ctx context.Context, name string) (*Lock, error) {
 			if err := l.checkReplicated(name, &k, holder, r.acked); err != nil {
 				return nil, err
 			}
-			if live(r.sent, r.pttl) {
+			if waiter.Live(r.sent, r.pttl) {
 				return l.newLock(name, k, holder, r.token, r.tokStr, r.at, r.sent, r.pttl), nil
 			}
 			// The reply came after the lease it reports ran out: look
@@ -360,9 +143,9 @@ func (l *Locker) acquire(ctx context.Context, name string) (*Lock, error) {
 		default:
 			na := l.notAcquired(name, r)
 			last, lastLook, lastSeen = na, r.sent, r.token
-			sleep = l.sleepFor(r.pttl)
+			sleep = waiter.SleepFor(l.opts.RetryInterval, r.pttl)
 			if !subscribed {
-				l.subscribe(name, k.Wake, holder)
+				l.waits.Subscribe(k.Wake, holder)
 				subscribed = true
 			}
 		}
@@ -376,30 +159,21 @@ func (l *Locker) acquire(ctx context.Context, name string) (*Lock, error) {
 			timer.Reset(sleep)
 		}
 		select {
-		case g := <-w.grant:
-			if !g.replicated {
-				continue // look again: the look makes WAIT cover the grant
+		case g := <-w.Grant:
+			// Taken unless unreplicated (the look makes WAIT cover it), a
+			// late notice (the last answered look already saw a newer
+			// holder: tokens only grow, its lease is over) or run out
+			// before it reached us; otherwise the waiter looks again.
+			if g, ok := g.Take(lastLook, lastSeen); ok {
+				return l.newLock(name, k, holder, g.Token, "", 0, g.Base, g.TTL), nil
 			}
-			if g.base.IsZero() {
-				// Announced: the grant followed the last answered look,
-				// unless that look already saw a newer holder (tokens only
-				// grow): then the notice is late, its lease is over, and
-				// the waiter looks again.
-				if lastLook.IsZero() || g.token <= lastSeen {
-					continue
-				}
-				g.base = lastLook
-			}
-			if !live(g.base, g.ttl) {
-				continue // the lease ran out before it reached us: look again
-			}
-			return l.newLock(name, k, holder, g.token, "", 0, g.base, g.ttl), nil
-		case <-w.poke:
+			continue
+		case <-w.Poke:
 		case <-timer.C:
 		case <-ctx.Done():
 			l.abandon(&k, holder)
 			return nil, errors.Join(last, ctx.Err())
-		case <-l.closeCh:
+		case <-l.waits.Done():
 			l.abandon(&k, holder)
 			return nil, ErrClosed
 		}

@@ -30,8 +30,20 @@
 // they hold permits (their leases run by their own clocks), and new grants
 // can then exceed N until those leases end. Tokens stay monotonic through
 // such a loss (they are time-seeded), so writes fenced by Permits.Token
-// still refuse the older holders; the count itself does not. Unlike
-// lock.Options there is no MinReplicas (WAIT) option yet.
+// still refuse the older holders; the count itself does not.
+// Options.MinReplicas (as lock.Options.MinReplicas) closes most of that
+// gap on Sentinel and Cluster: every grant, renewal, release and limit
+// change waits with WAIT for that many replicas, and a grant too few
+// acknowledged is given back ([ErrNotReplicated]). A failover to a replica
+// that did acknowledge keeps every grant; WAIT does not make Redis
+// strongly consistent, so a failover that picks a replica which missed
+// them can still lose some.
+//
+// The fault suite (chaos/, docs/RELIABILITY.md) holds permits from
+// executors that are paused and killed under server faults, changes the
+// limit at run time, and checks that no grant exceeded the limit among
+// surely live leases and that every permit is free again once every
+// holder is gone.
 //
 // # Hand-off and waking
 //
@@ -64,7 +76,8 @@
 // # Errors
 //
 // Calls return typed, errors.Is-matchable errors: [ErrNotAcquired]
-// ([*NotAcquiredError]), [ErrTooMany], [ErrLost] ([*LostError], also
+// ([*NotAcquiredError]), [ErrTooMany], [ErrNotReplicated]
+// ([*NotReplicatedError]), [ErrLost] ([*LostError], also
 // matching [fencing.ErrNotHolder]), [ErrReleased], [ErrClosed],
 // [fencing.ErrWriteRefused] when Redis refuses writes (nothing was written)
 // and [fencing.ErrNoReply] when it does not answer within

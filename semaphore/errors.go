@@ -27,6 +27,12 @@ var (
 	// error is a [*LostError].
 	ErrLost = errors.New("semaphore: permits lost")
 
+	// ErrNotReplicated reports that fewer than Options.MinReplicas
+	// replicas acknowledged a grant or renewal within
+	// Options.ReplicaTimeout. The concrete error is a
+	// [*NotReplicatedError].
+	ErrNotReplicated = errors.New("semaphore: not replicated")
+
 	// ErrReleased is what [Permits.Err] reports after a successful Release.
 	ErrReleased = errors.New("semaphore: released")
 
@@ -46,6 +52,21 @@ var (
 	// ErrProtocol reports a script reply of an unexpected shape.
 	ErrProtocol = fencing.ErrProtocol
 )
+
+// NotReplicatedError is the detailed form of [ErrNotReplicated].
+type NotReplicatedError struct {
+	Name  string
+	Acked int64 // replicas that acknowledged
+	Want  int   // Options.MinReplicas
+}
+
+// Error implements error.
+func (e *NotReplicatedError) Error() string {
+	return fmt.Sprintf("semaphore: %q: %d of %d replicas acknowledged", e.Name, e.Acked, e.Want)
+}
+
+// Is makes errors.Is(err, ErrNotReplicated) true.
+func (e *NotReplicatedError) Is(target error) bool { return target == ErrNotReplicated }
 
 // NotAcquiredError is the detailed form of [ErrNotAcquired].
 type NotAcquiredError struct {

@@ -3,24 +3,24 @@ package semaphore
 import (
 	"errors"
 	"fmt"
-	"os"
 	"time"
 
-	"github.com/fencekit/fencekit/internal/keys"
+	"github.com/fencekit/fencekit/internal/leaseopt"
 )
 
 // Defaults applied by [New] to zero fields of [Options].
 const (
-	DefaultPrefix        = "fencekit"
+	DefaultPrefix        = leaseopt.DefaultPrefix
 	DefaultLimit         = 1
-	DefaultTTL           = 10 * time.Second
-	DefaultRetryInterval = 100 * time.Millisecond
-	DefaultFenceTTL      = 24 * time.Hour
-	DefaultCallTimeout   = 5 * time.Second
+	DefaultTTL           = leaseopt.DefaultTTL
+	DefaultRetryInterval = leaseopt.DefaultRetryInterval
+	DefaultFenceTTL      = leaseopt.DefaultFenceTTL
+	DefaultCallTimeout   = leaseopt.DefaultCallTimeout
+	DefaultReplicaWait   = leaseopt.DefaultReplicaWait
 )
 
 // MinTTL is the shortest lease [Options.Validate] accepts.
-const MinTTL = 10 * time.Millisecond
+const MinTTL = leaseopt.MinTTL
 
 // Options configures a [Semaphore]. The zero value is valid: every zero
 // field takes the default named in its comment.
@@ -61,8 +61,22 @@ type Options struct {
 	// CallTimeout bounds every round trip to Redis, whatever context the
 	// caller gives: a call without a reply within it fails with an error
 	// matching [fencing.ErrNoReply]. Default: TTL, but at least 1s and at
-	// most 5s.
+	// most 5s, plus twice ReplicaTimeout with MinReplicas.
 	CallTimeout time.Duration
+	// MinReplicas, when positive, makes every grant (and renewal) wait
+	// with WAIT until that many replicas acknowledged it, as
+	// lock.Options.MinReplicas does: fewer acknowledgements within
+	// ReplicaTimeout give [ErrNotReplicated], and a grant is given back.
+	// A WAIT refused with an error reply (a failover unblocks it with
+	// UNBLOCKED) counts as no acknowledgement. Releases and limit changes
+	// wait too, so that the grants they hand over are covered; a waiter
+	// told of a grant by pub/sub looks again, so that WAIT covers it. A
+	// call can take up to twice ReplicaTimeout on a server that has not
+	// cached fencekit's scripts yet: give contexts that much. Default: 0,
+	// no waiting.
+	MinReplicas int
+	// ReplicaTimeout bounds the WAIT of MinReplicas. Default: 1s.
+	ReplicaTimeout time.Duration
 	// OnLost, if set, is called once when a permit set is lost (not after
 	// Release). It runs on the goroutine that noticed and must not block.
 	OnLost func(p *Permits, err error)
@@ -74,86 +88,36 @@ var ErrInvalidOptions = errors.New("semaphore: invalid options")
 // Validate reports the first invalid field of o, as an error matching
 // [ErrInvalidOptions]. Zero fields are valid (they take defaults).
 func (o Options) Validate() error {
-	bad := func(format string, args ...any) error {
-		return fmt.Errorf("%w: "+format, append([]any{ErrInvalidOptions}, args...)...)
+	if o.Limit < 0 {
+		return fmt.Errorf("%w: Limit %d is negative", ErrInvalidOptions, o.Limit)
 	}
-	if o.Prefix != "" {
-		if err := keys.ValidatePrefix(o.Prefix); err != nil {
-			return bad("Prefix: %v", err)
-		}
+	if err := o.lease().Validate(); err != nil {
+		return fmt.Errorf("%w: %v", ErrInvalidOptions, err)
 	}
-	if o.Owner != "" {
-		if err := keys.ValidateToken("owner", o.Owner); err != nil {
-			return bad("Owner: %v", err)
-		}
-	}
-	switch {
-	case o.Limit < 0:
-		return bad("Limit %d is negative", o.Limit)
-	case o.TTL < 0:
-		return bad("TTL %v is negative", o.TTL)
-	case o.TTL != 0 && o.TTL < MinTTL:
-		return bad("TTL %v is shorter than %v", o.TTL, MinTTL)
-	case o.TTL%time.Millisecond != 0:
-		return bad("TTL %v is not a whole number of milliseconds", o.TTL)
-	case o.RefreshInterval < 0:
-		return bad("RefreshInterval %v is negative", o.RefreshInterval)
-	case o.RetryInterval < 0:
-		return bad("RetryInterval %v is negative", o.RetryInterval)
-	case o.RetryInterval != 0 && o.RetryInterval < time.Millisecond:
-		return bad("RetryInterval %v is shorter than 1ms", o.RetryInterval)
-	case o.FenceTTL > 0 && o.FenceTTL < time.Millisecond:
-		return bad("FenceTTL %v is shorter than 1ms", o.FenceTTL)
-	case o.CallTimeout < 0:
-		return bad("CallTimeout %v is negative", o.CallTimeout)
-	case o.CallTimeout != 0 && o.CallTimeout < time.Millisecond:
-		return bad("CallTimeout %v is shorter than 1ms", o.CallTimeout)
-	}
-	ttl := o.TTL
-	if ttl == 0 {
-		ttl = DefaultTTL
-	}
-	if o.RefreshInterval >= ttl {
-		return bad("RefreshInterval %v is not shorter than TTL %v", o.RefreshInterval, ttl)
-	}
-	if o.FenceTTL > 0 && o.FenceTTL < ttl {
-		return bad("FenceTTL %v is shorter than TTL %v", o.FenceTTL, ttl)
+	if o.ReplicaTimeout != 0 && o.ReplicaTimeout < time.Millisecond {
+		// WAIT takes whole milliseconds, and 0 would wait forever.
+		return fmt.Errorf("%w: ReplicaTimeout %v is shorter than 1ms", ErrInvalidOptions, o.ReplicaTimeout)
 	}
 	return nil
 }
 
-func (o Options) withDefaults() Options {
-	if o.Prefix == "" {
-		o.Prefix = DefaultPrefix
+// lease returns the fields o shares with the other lease options
+// (package internal/leaseopt).
+func (o Options) lease() leaseopt.Lease {
+	return leaseopt.Lease{
+		Prefix: o.Prefix, Owner: o.Owner, TTL: o.TTL, RefreshInterval: o.RefreshInterval,
+		RetryInterval: o.RetryInterval, FenceTTL: o.FenceTTL, CallTimeout: o.CallTimeout,
+		MinReplicas: o.MinReplicas, ReplicaTimeout: o.ReplicaTimeout,
 	}
+}
+
+func (o Options) withDefaults() Options {
 	if o.Limit == 0 {
 		o.Limit = DefaultLimit
 	}
-	if o.TTL == 0 {
-		o.TTL = DefaultTTL
-	}
-	if o.Owner == "" {
-		o.Owner = defaultOwner()
-	}
-	if o.RefreshInterval == 0 {
-		o.RefreshInterval = o.TTL / 3
-	}
-	if o.RetryInterval == 0 {
-		o.RetryInterval = DefaultRetryInterval
-	}
-	if o.FenceTTL == 0 {
-		o.FenceTTL = max(DefaultFenceTTL, o.TTL)
-	}
-	if o.CallTimeout == 0 {
-		o.CallTimeout = min(max(o.TTL, time.Second), DefaultCallTimeout)
-	}
+	l := o.lease().WithDefaults(time.Second)
+	o.Prefix, o.Owner, o.TTL, o.RefreshInterval = l.Prefix, l.Owner, l.TTL, l.RefreshInterval
+	o.RetryInterval, o.FenceTTL, o.CallTimeout = l.RetryInterval, l.FenceTTL, l.CallTimeout
+	o.ReplicaTimeout = l.ReplicaTimeout
 	return o
-}
-
-func defaultOwner() string {
-	host, err := os.Hostname()
-	if err != nil || keys.ValidateToken("owner", host) != nil {
-		host = "host"
-	}
-	return fmt.Sprintf("%s-%d", host, os.Getpid())
 }

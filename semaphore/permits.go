@@ -195,15 +195,17 @@ func (p *Permits) extend(base time.Time, ttl time.Duration) {
 // error without contacting Redis, and when Redis no longer has the grant
 // it ends the lease and returns a [*LostError] (CauseGone). Errors
 // matching [fencing.ErrWriteRefused] or [fencing.ErrNoReply], and context
-// errors, leave the lease as it was.
+// errors, leave the lease as it was; with MinReplicas, too few
+// acknowledgements return [ErrNotReplicated] (the lease was extended on
+// the primary).
 func (p *Permits) Refresh(ctx context.Context) error {
 	if err := p.Err(); err != nil {
 		return err
 	}
 	s := p.sem
 	sent := time.Now()
-	arr, err := lua.SemRefresh.Exec(ctx, s.client, []string{s.keys.Holders, s.keys.HolderInfo},
-		[]string{p.holder, p.tokStr, s.ttlArg}).ToArray()
+	arr, acked, err := s.exec(ctx, lua.SemRefresh, []string{s.keys.Holders, s.keys.HolderInfo},
+		[]string{p.holder, p.tokStr, s.ttlArg})
 	if err != nil {
 		return scriptError("refresh", s.name, err)
 	}
@@ -216,6 +218,9 @@ func (p *Permits) Refresh(ctx context.Context) error {
 	}
 	if status == 1 {
 		p.extend(sent, s.opts.TTL)
+		if !s.replicated(acked) {
+			return &NotReplicatedError{Name: s.name, Acked: acked, Want: s.opts.MinReplicas}
+		}
 		return nil
 	}
 	lost := p.lost(CauseGone, nil)
@@ -259,6 +264,11 @@ func (p *Permits) watchdog() {
 			t.Reset(every)
 		case errors.Is(err, ErrLost), errors.Is(err, ErrReleased):
 			return
+		case errors.Is(err, ErrNotReplicated):
+			// Extended on the primary: renewed as far as this process
+			// can tell; the next renewal waits again.
+			lastErr = nil
+			t.Reset(every)
 		default:
 			lastErr = err
 			if d := time.Until(p.Deadline()); d > 0 {

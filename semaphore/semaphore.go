@@ -7,7 +7,6 @@ import (
 	"errors"
 	"fmt"
 	"strconv"
-	"sync"
 	"sync/atomic"
 	"time"
 
@@ -17,6 +16,7 @@ import (
 	"github.com/fencekit/fencekit/internal/bounded"
 	"github.com/fencekit/fencekit/internal/keys"
 	"github.com/fencekit/fencekit/internal/scripterr"
+	"github.com/fencekit/fencekit/internal/waiter"
 	"github.com/fencekit/fencekit/scripts/lua"
 )
 
@@ -35,13 +35,7 @@ type Semaphore struct {
 
 	ttlArg, leaseArg, fenceTTLArg, limitArg, pubArg string
 
-	mu      sync.Mutex
-	waiters map[string]*waiter // holder -> blocked Acquire call
-	sub     *wakeSub           // the hand-off subscription while someone waits
-	closed  bool
-	closeCh chan struct{}
-	wg      sync.WaitGroup // subscription goroutines
-	calls   sync.WaitGroup // TryAcquire and Acquire calls in progress
+	waits *waiter.Set // blocked Acquire calls, the hand-off subscription, calls in progress for Close
 }
 
 // New returns a Semaphore for the permits of name, running its scripts on
@@ -77,8 +71,6 @@ func New(client rueidis.Client, name string, opts Options) (*Semaphore, error) {
 		fenceTTLArg:  "0",
 		limitArg:     strconv.FormatInt(o.Limit, 10),
 		pubArg:       "P",
-		waiters:      make(map[string]*waiter),
-		closeCh:      make(chan struct{}),
 	}
 	if o.FenceTTL > 0 {
 		s.fenceTTLArg = strconv.FormatInt(o.FenceTTL.Milliseconds(), 10)
@@ -86,6 +78,10 @@ func New(client rueidis.Client, name string, opts Options) (*Semaphore, error) {
 	if client.Mode() == rueidis.ClientModeCluster {
 		s.pubArg = "S"
 	}
+	s.waits = waiter.New(waiter.Config{
+		Client: s.client, Sharded: s.pubArg == "S", RetryInterval: o.RetryInterval,
+		UnsubscribeTimeout: min(o.TTL, time.Second), AnnouncedReplicated: o.MinReplicas == 0, PokeAll: true,
+	})
 	return s, nil
 }
 
@@ -104,32 +100,20 @@ func (s *Semaphore) Close() error {
 	if s == nil {
 		return nil
 	}
-	s.mu.Lock()
-	if !s.closed {
-		s.closed = true
-		close(s.closeCh)
-		if s.sub != nil {
-			s.sub.stop()
-			s.sub = nil
-		}
-	}
-	s.mu.Unlock()
-	s.calls.Wait()
-	s.wg.Wait()
+	s.waits.Close()
 	return nil
 }
 
+// begin registers a TryAcquire or Acquire call, which Close waits for;
+// it returns ErrClosed after Close. Call end when the call returns.
 func (s *Semaphore) begin() error {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	if s.closed {
+	if !s.waits.Begin() {
 		return ErrClosed
 	}
-	s.calls.Add(1)
 	return nil
 }
 
-func (s *Semaphore) end() { s.calls.Done() }
+func (s *Semaphore) end() { s.waits.End() }
 
 func (s *Semaphore) newHolder() string {
 	return s.holderPrefix + strconv.FormatUint(s.seq.Add(1), 36)
@@ -177,12 +161,41 @@ func decodeHandoffs(script string, arr []rueidis.RedisMessage) ([]handoff, error
 // deliverAll hands the grants of a reply to the waiters of this
 // Semaphore they went to: the script skipped the notice for them. Their
 // leases began after sent.
-func (s *Semaphore) deliverAll(hs []handoff, sent time.Time) {
+// acked says how many replicas acknowledged the script that made them
+// (with MinReplicas).
+func (s *Semaphore) deliverAll(hs []handoff, sent time.Time, acked int64) {
+	replicated := s.replicated(acked)
 	for _, h := range hs {
 		if s.isLocal(h.holder) {
-			s.deliver(h.holder, grant{token: h.token, base: sent, ttl: h.ttl})
+			s.waits.Deliver(h.holder, waiter.Grant{Token: h.token, Base: sent, TTL: h.ttl, Replicated: replicated})
 		}
 	}
+}
+
+// replicated reports whether acked acknowledgements satisfy MinReplicas.
+func (s *Semaphore) replicated(acked int64) bool {
+	return s.opts.MinReplicas == 0 || acked >= int64(s.opts.MinReplicas)
+}
+
+// exec runs script on the semaphore's keys; with MinReplicas it is
+// followed by WAIT on the same connection (lua.Script.ExecWait), and
+// acked is the number of replicas that acknowledged. A WAIT refused with
+// an error reply (UNBLOCKED when a failover demotes the primary) counts
+// as no acknowledgement; a transport error leaves the outcome unknown and
+// is returned.
+func (s *Semaphore) exec(ctx context.Context, script *lua.Script, keyv, argv []string) (arr []rueidis.RedisMessage, acked int64, err error) {
+	if s.opts.MinReplicas == 0 {
+		arr, err = script.Exec(ctx, s.client, keyv, argv).ToArray()
+		return arr, 0, err
+	}
+	res, acked, err := script.ExecWait(ctx, s.client, keyv, argv, s.opts.MinReplicas, s.opts.ReplicaTimeout)
+	if err != nil && res.Error() == nil {
+		if _, ok := rueidis.IsRedisErr(err); !ok {
+			return nil, 0, err
+		}
+	}
+	arr, err = res.ToArray()
+	return arr, acked, err
 }
 
 // acquireReply is the decoded reply of sem_acquire.lua.
@@ -195,6 +208,7 @@ type acquireReply struct {
 	limit  int64
 	soon   time.Duration // until the soonest lease ends (status 0)
 	fence  fencing.Token // highest token issued when the script ended
+	acked  int64         // replicas acknowledging, with MinReplicas
 	sent   time.Time
 }
 
@@ -205,10 +219,11 @@ func (s *Semaphore) runAcquire(ctx context.Context, holder string, n int64, wait
 	}
 	r := acquireReply{sent: time.Now()}
 	argv := []string{holder, strconv.FormatInt(n, 10), s.ttlArg, waitArg, s.leaseArg, s.fenceTTLArg, s.limitArg, s.keys.Wake, s.pubArg, s.holderPrefix}
-	arr, err := lua.SemAcquire.Exec(ctx, s.client, s.keyv(), argv).ToArray()
+	arr, acked, err := s.exec(ctx, lua.SemAcquire, s.keyv(), argv)
 	if err != nil {
 		return r, err
 	}
+	r.acked = acked
 	if len(arr) < 2 {
 		return r, fmt.Errorf("%w: sem_acquire.lua returned %d elements", ErrProtocol, len(arr))
 	}
@@ -233,7 +248,7 @@ func (s *Semaphore) runAcquire(ctx context.Context, holder string, n int64, wait
 	if err != nil {
 		return r, err
 	}
-	s.deliverAll(hs, r.sent)
+	s.deliverAll(hs, r.sent, r.acked)
 	var e1, e2, e3 error
 	var a, b int64
 	if r.status == 1 {
@@ -266,7 +281,7 @@ func (s *Semaphore) runAcquire(ctx context.Context, holder string, n int64, wait
 func (s *Semaphore) runRelease(ctx context.Context, holder, token string) (int64, error) {
 	sent := time.Now()
 	argv := []string{holder, token, s.fenceTTLArg, s.limitArg, s.keys.Wake, s.pubArg, s.holderPrefix}
-	arr, err := lua.SemRelease.Exec(ctx, s.client, s.keyv(), argv).ToArray()
+	arr, acked, err := s.exec(ctx, lua.SemRelease, s.keyv(), argv)
 	if err != nil {
 		return 0, err
 	}
@@ -281,7 +296,7 @@ func (s *Semaphore) runRelease(ctx context.Context, holder, token string) (int64
 	if err != nil {
 		return status, err
 	}
-	s.deliverAll(hs, sent)
+	s.deliverAll(hs, sent, acked)
 	return status, nil
 }
 
@@ -289,9 +304,31 @@ func (s *Semaphore) runRelease(ctx context.Context, holder, token string) (int64
 // context: the caller's may be done. Errors are dropped; the lease then
 // ends by itself.
 func (s *Semaphore) abandon(holder string) {
-	ctx, cancel := context.WithTimeout(context.Background(), min(s.opts.TTL, time.Second))
+	ctx, cancel := context.WithTimeout(context.Background(), s.cleanupTimeout())
 	defer cancel()
 	_, _ = s.runRelease(ctx, holder, "0")
+}
+
+// cleanupTimeout bounds an abandon. With MinReplicas the release is
+// followed by a WAIT of up to ReplicaTimeout, twice when the server has not
+// cached the script yet; the release must get that long, or a grant could
+// stay held until its lease ends.
+func (s *Semaphore) cleanupTimeout() time.Duration {
+	d := min(s.opts.TTL, time.Second)
+	if s.opts.MinReplicas > 0 {
+		d += 2 * s.opts.ReplicaTimeout
+	}
+	return d
+}
+
+// checkReplicated gives holder's grant back and returns a
+// [*NotReplicatedError] when acked does not satisfy MinReplicas.
+func (s *Semaphore) checkReplicated(holder string, acked int64) error {
+	if s.replicated(acked) {
+		return nil
+	}
+	s.abandon(holder)
+	return &NotReplicatedError{Name: s.name, Acked: acked, Want: s.opts.MinReplicas}
 }
 
 // detach returns a context with ctx's values that the caller cannot end:
@@ -302,12 +339,6 @@ func detach(ctx context.Context) context.Context {
 		return ctx
 	}
 	return context.WithoutCancel(ctx)
-}
-
-// live reports whether a lease of ttl counted from base (less the drift
-// allowance) has time left by the local clock.
-func live(base time.Time, ttl time.Duration) bool {
-	return time.Now().Before(base.Add(ttl - ttl/100))
 }
 
 func (s *Semaphore) check(n int64) error {
@@ -321,7 +352,8 @@ func (s *Semaphore) check(n int64) error {
 // queued for permits, in one round trip. It does not wait: otherwise it
 // returns a [*NotAcquiredError] (matching [ErrNotAcquired]). It returns a
 // [*TooManyError] (matching [ErrTooMany]) when n exceeds the limit or is
-// not positive, [ErrClosed] after Close, an error matching
+// not positive, [ErrNotReplicated] when MinReplicas are not reached (the
+// permits are given back), [ErrClosed] after Close, an error matching
 // [fencing.ErrWriteRefused] when the server does not take writes (nothing
 // was written), one matching [fencing.ErrNoReply] when Redis does not
 // answer within CallTimeout (whatever the attempt may have taken is given
@@ -360,12 +392,27 @@ func (s *Semaphore) TryAcquire(ctx context.Context, n int64) (*Permits, error) {
 		s.abandon(holder)
 		return nil, fmt.Errorf("semaphore: acquire %q: %w", s.name, err)
 	}
-	if !live(r.sent, r.ttl) {
+	if err := s.checkReplicated(holder, r.acked); err != nil {
+		return nil, err
+	}
+	if !waiter.Live(r.sent, r.ttl) {
 		s.abandon(holder)
 		return nil, &LostError{Name: s.name, Token: r.token, Cause: CauseExpired}
 	}
 	return s.newPermits(holder, n, r.token, r.sent, r.ttl), nil
 }
+
+// How waiting works: as for package lock. A waiter queues in Redis
+// (sem_acquire.lua); whoever frees permits (a release, a SetLimit, or any
+// script finding a lease ended) grants them to the waiters in arrival
+// order in the same script. A waiter of the same Semaphore gets its grant
+// from the reply in memory; others hear of it by pub/sub; and every
+// waiter looks again after at most RetryInterval or when the soonest
+// holder's lease ends, so a lost notice costs at most that long.
+//
+// The waiters, their in-memory hand-offs and subscriptions, the sleep
+// between looks and the rule by which a delivered grant is taken are
+// package internal/waiter's, shared with package lock.
 
 // Acquire takes n permits, waiting as long as ctx allows. Waiters are
 // served in arrival order: a request that does not fit holds back every
@@ -376,7 +423,8 @@ func (s *Semaphore) TryAcquire(ctx context.Context, n int64) (*Permits, error) {
 // holder costs at most that long.
 //
 // It returns a [*TooManyError] (matching [ErrTooMany]) when n exceeds the
-// limit, [ErrClosed] when the Semaphore is closed while waiting, Redis
+// limit, [ErrNotReplicated] when MinReplicas are not reached (the permits
+// are given back), [ErrClosed] when the Semaphore is closed while waiting, Redis
 // errors that retrying cannot fix, and, when ctx ends first, errors.Join
 // of the last [*NotAcquiredError] (or the last error) with ctx.Err().
 // While Redis refuses writes ([fencing.ErrWriteRefused]) or does not
@@ -398,9 +446,9 @@ func (s *Semaphore) Acquire(ctx context.Context, n int64) (*Permits, error) {
 		return nil, fmt.Errorf("semaphore: acquire %q: %w", s.name, err)
 	}
 	holder := s.newHolder()
-	w := s.addWaiter(holder)
+	w := s.waits.Add(holder)
 	subscribed := false
-	defer func() { s.removeWaiter(holder, subscribed) }()
+	defer func() { s.waits.Remove(holder, s.keys.Wake, subscribed) }()
 
 	var timer *time.Timer
 	defer func() {
@@ -441,7 +489,7 @@ func (s *Semaphore) Acquire(ctx context.Context, n int64) (*Permits, error) {
 				s.abandon(holder)
 				return nil, err
 			}
-			sleep = s.sleepFor(0)
+			sleep = waiter.SleepFor(s.opts.RetryInterval, 0)
 		}
 		if err == nil {
 			switch r.status {
@@ -449,15 +497,20 @@ func (s *Semaphore) Acquire(ctx context.Context, n int64) (*Permits, error) {
 				s.abandon(holder)
 				return nil, &TooManyError{Name: s.name, N: n, Limit: r.limit}
 			case 1:
-				if ctx.Err() == nil && live(r.sent, r.ttl) {
+				if ctx.Err() == nil {
+					if err := s.checkReplicated(holder, r.acked); err != nil {
+						return nil, err
+					}
+				}
+				if ctx.Err() == nil && waiter.Live(r.sent, r.ttl) {
 					return s.newPermits(holder, n, r.token, r.sent, r.ttl), nil
 				}
 				// Given back below, or (expired on arrival) looked at again.
 			default:
 				last, lastLook, lastFence = &NotAcquiredError{Name: s.name, N: n, Used: r.used, Limit: r.limit}, r.sent, r.fence
-				sleep = s.sleepFor(r.soon)
+				sleep = waiter.SleepFor(s.opts.RetryInterval, r.soon)
 				if !subscribed {
-					s.subscribe(holder)
+					s.waits.Subscribe(s.keys.Wake, holder)
 					subscribed = true
 				}
 			}
@@ -472,23 +525,20 @@ func (s *Semaphore) Acquire(ctx context.Context, n int64) (*Permits, error) {
 			timer.Reset(sleep)
 		}
 		select {
-		case g := <-w.grant:
-			if g.base.IsZero() {
-				if lastLook.IsZero() || g.token <= lastFence {
-					continue // not known to follow an answered look: look again
-				}
-				g.base = lastLook
+		case g := <-w.Grant:
+			// Taken unless unreplicated (the look makes WAIT cover it),
+			// not known to follow an answered look, or run out before it
+			// reached us; otherwise the waiter looks again.
+			if g, ok := g.Take(lastLook, lastFence); ok {
+				return s.newPermits(holder, n, g.Token, g.Base, g.TTL), nil
 			}
-			if !live(g.base, g.ttl) {
-				continue // ran out before it reached us: look again
-			}
-			return s.newPermits(holder, n, g.token, g.base, g.ttl), nil
-		case <-w.poke:
+			continue
+		case <-w.Poke:
 		case <-timer.C:
 		case <-ctx.Done():
 			s.abandon(holder)
 			return nil, errors.Join(last, ctx.Err())
-		case <-s.closeCh:
+		case <-s.waits.Done():
 			s.abandon(holder)
 			return nil, ErrClosed
 		}
@@ -509,7 +559,7 @@ func (s *Semaphore) SetLimit(ctx context.Context, limit int64) (prev int64, err 
 	}
 	sent := time.Now()
 	argv := []string{strconv.FormatInt(limit, 10), s.fenceTTLArg, s.keys.Wake, s.pubArg, s.holderPrefix}
-	arr, err := lua.SemLimit.Exec(ctx, s.client, s.keyv(), argv).ToArray()
+	arr, acked, err := s.exec(ctx, lua.SemLimit, s.keyv(), argv)
 	if err != nil {
 		return 0, scriptError("set limit", s.name, err)
 	}
@@ -523,6 +573,6 @@ func (s *Semaphore) SetLimit(ctx context.Context, limit int64) (prev int64, err 
 	if err != nil {
 		return prev, err
 	}
-	s.deliverAll(hs, sent)
+	s.deliverAll(hs, sent, acked)
 	return prev, nil
 }

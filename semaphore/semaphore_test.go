@@ -351,6 +351,7 @@ func TestOptionsAndNew(t *testing.T) {
 	for _, o := range []semaphore.Options{
 		{Limit: -1}, {TTL: time.Millisecond}, {TTL: time.Second, RefreshInterval: time.Second},
 		{RetryInterval: time.Microsecond}, {CallTimeout: -1}, {Prefix: "a:b"}, {Owner: "a b"},
+		{MinReplicas: -1}, {ReplicaTimeout: -1}, {ReplicaTimeout: time.Microsecond},
 	} {
 		_, err := semaphore.New(c, "x", o)
 		assert.ErrorIs(t, err, semaphore.ErrInvalidOptions, "%+v", o)

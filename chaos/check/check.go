@@ -130,6 +130,11 @@ type Report struct {
 	// examines nothing in a run without that workload.
 	Recreate *Result
 	Usage    *Result // package usage: entries counted once, rollups, budgets (see checkUsage)
+	// Semaphore and Election are the semaphore and election workloads'
+	// checks (see checkSemaphore, checkElection); they examine nothing in
+	// a run without those workloads.
+	Semaphore *Result
+	Election  *Result
 	// Errors lists problems with the input itself (a missing or unreadable
 	// final op, an unknown status, ...). Any error fails the run.
 	Errors []string
@@ -143,7 +148,7 @@ type Report struct {
 // Results returns the checkers' results in order C1, C2, C3, C4, stream,
 // recreate and usage.
 func (r *Report) Results() []*Result {
-	return []*Result{r.C1, r.C2, r.C3, r.C4, r.Stream, r.Recreate, r.Usage}
+	return []*Result{r.C1, r.C2, r.C3, r.C4, r.Stream, r.Recreate, r.Usage, r.Semaphore, r.Election}
 }
 
 // OK reports whether the run passes: no input errors; zero C2, C4 and
@@ -236,7 +241,7 @@ func Check(ops []history.Op, cfg Config) (*Report, error) {
 	r := &Report{Mode: cfg.Mode, Ops: len(ops), cfg: cfg,
 		C1: newResult("C1 tokens"), C2: newResult("C2 fencing"), C3: newResult("C3 lost writes"),
 		C4: newResult("C4 cas+checkpoints"), Stream: newResult("stream"), Recreate: newResult("recreate"),
-		Usage: newResult("usage")}
+		Usage: newResult("usage"), Semaphore: newResult("semaphore"), Election: newResult("election")}
 	in := index(ops, r)
 	r.Sessions = len(in.sessions)
 	r.Faults = len(in.faults)
@@ -248,6 +253,8 @@ func Check(ops []history.Op, cfg Config) (*Report, error) {
 	checkUsage(in, r)
 	checkModels(in, r)
 	checkRecreate(in, r)
+	checkSemaphore(in, r)
+	checkElection(in, r)
 	r.C1.Fails = cfg.Mode == Durable && r.C1.Violations > 0
 	r.C3.Fails = cfg.Mode == Durable && r.C3.Violations > 0
 	r.C2.Fails = r.C2.Violations > 0 || r.C2.Linearizable != porcupine.Ok

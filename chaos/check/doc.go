@@ -176,6 +176,31 @@
 // mode. The scope budget's figures are judged once, against the commits of
 // every session.
 //
+// # Semaphore and election
+//
+// For the semaphore workload (history.SemPrefix names; see
+// checkSemaphore): no grant made while other grants surely held by live
+// leases, with it, exceed every limit that can have been in effect then
+// (over_limit; fails the durable mode, counted in the fast one); after the
+// run, with every lease ended, all the permits of the limit in effect can
+// be taken at once (lost_permits; fails every mode). A grant happened
+// between the start of its lease by its holder's clock (SemGrant.From) and
+// the return of its Acquire; another grant counts only when it was
+// acknowledged before that window and its lease (From + TTL less 1% and
+// 2 ms, extended from each acknowledged Refresh's call) neither ended nor
+// was released before the window ended; leases overlapping a clock-jump
+// fault (or, after one, any server fault) are never counted. FIFO order is not checked (a waiter's place is
+// taken at an unknown moment inside its Acquire, and a paused waiter
+// loses it by design).
+//
+// For the election workload (history.ElectPrefix names; see
+// checkElection): no term won twice (dup_term), terms growing in
+// real-time order (term_order), no accepted write under a term its
+// process did not win (foreign_write) and no accepted write under a term
+// below one already won or written when it was called (stale_write). All
+// fail the durable mode and are counted in the fast one; on amnesia the
+// runner fails them in every mode, like C1.
+//
 // # What none of this proves
 //
 // Histories come from client clocks (CLOCK_MONOTONIC on one host), so real

@@ -67,5 +67,7 @@ func ExampleCheck() {
 	// stream: 0 violations
 	// recreate: 0 violations
 	// usage: 0 violations
+	// semaphore: 0 violations
+	// election: 0 violations
 	// ok: false C2: Illegal token_regressions: the store accepted token 33 (v3 saved) after token 34 (v2 saved)
 }

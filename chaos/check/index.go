@@ -17,6 +17,8 @@ type input struct {
 	order    []string     // session ids, sorted
 	faults   []history.Op // nemesis ops, by Call
 	recreate []history.Op // ops of the recreate workload's sessions (see recreate.go)
+	sem      []history.Op // ops of the semaphore workload (see coord.go)
+	elect    []history.Op // ops of the election workload (see coord.go)
 }
 
 // sess is one session's part of the history.
@@ -135,6 +137,17 @@ func index(ops []history.Op, r *Report) *input {
 		case history.OK, history.Fail, history.Unknown:
 		default:
 			r.Errors = append(r.Errors, fmt.Sprintf("op %d (process %d %s %q): unknown status %q", i, op.Process, op.Kind, op.Session, op.Status))
+			continue
+		}
+		if isSem(&op) || isElect(&op) {
+			if op.Status == history.Unknown {
+				op.Return = history.Never
+			}
+			if isSem(&op) {
+				in.sem = append(in.sem, op)
+			} else {
+				in.elect = append(in.elect, op)
+			}
 			continue
 		}
 		if isRecreate(&op) {

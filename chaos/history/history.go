@@ -50,6 +50,25 @@
 //	            of the stream, Load again; ok only when both loads and every
 //	            page saw one incarnation: Data = a [RecreateRead]
 //
+// The semaphore workload (run.Config.Semaphore) uses names starting with
+// [SemPrefix], the election workload (run.Config.Election) names starting
+// with [ElectPrefix]; both are kept apart from the sessions' checkers:
+//
+//	sem-acquire  semaphore.Acquire of n permits: In = n, Data = a [SemGrant]
+//	             (ok: Token, and where the grant can have happened)
+//	sem-refresh  Permits.Refresh: Token (ok: the lease was extended)
+//	sem-release  Permits.Release: Token (ok: released while held; a refusal
+//	             says the lease had ended)
+//	sem-limit    SetLimit: In = the new limit
+//	sem-drain    written by the runner after every executor stopped and
+//	             every lease ended: TryAcquire of all permits (In = the
+//	             limit in effect, read just before); ok when all were free
+//	el-campaign  election Campaign: In = the value proclaimed; ok: Token =
+//	             the term
+//	el-write     Leadership.Proclaim: Token = the term, In = the value
+//	             (unique per run); ok: the server accepted it
+//	el-resign    Leadership.Resign: Token = the term
+//
 // Every write to a session (anything that bumps its version) must be
 // recorded: the checkers match the final event log against the history, and
 // an event no operation explains is a violation.
@@ -112,6 +131,40 @@ const (
 
 // RecreatePrefix starts the ids of the recreate workload's sessions.
 const RecreatePrefix = "rc-"
+
+// The semaphore and election workloads' kinds (see the package doc).
+const (
+	KindSemAcquire = "sem-acquire"
+	KindSemRefresh = "sem-refresh"
+	KindSemRelease = "sem-release"
+	KindSemLimit   = "sem-limit"
+	KindSemDrain   = "sem-drain"
+	KindElCampaign = "el-campaign"
+	KindElWrite    = "el-write"
+	KindElResign   = "el-resign"
+)
+
+// SemPrefix starts the names of the semaphore workload's semaphores;
+// ElectPrefix those of the election workload's elections.
+const (
+	SemPrefix   = "sem-"
+	ElectPrefix = "el-"
+)
+
+// SemGrant is the Data of a sem-acquire op.
+type SemGrant struct {
+	// Limit is the semaphore's Options.Limit (in effect while no limit
+	// is stored).
+	Limit int64 `json:"limit"`
+	// TTL is the lease in ns.
+	TTL int64 `json:"ttl"`
+	// From (ok only) is the start of the lease by the holder's clock
+	// (CLOCK_MONOTONIC ns): the send time of the look that saw the grant
+	// or of the last answered look before the notice of it. The server
+	// granted the permits between From and the op's Return, and the
+	// lease lasts at least until From + TTL.
+	From int64 `json:"from,omitempty"`
+}
 
 // RecreateRead is the Data of an ok rc-read op: what one reader saw of one
 // incarnation.

@@ -18,9 +18,11 @@ import (
 
 	"github.com/fencekit/fencekit/chaos/history"
 	"github.com/fencekit/fencekit/checkpoint"
+	"github.com/fencekit/fencekit/election"
 	"github.com/fencekit/fencekit/internal/mutant"
 	"github.com/fencekit/fencekit/lock"
 	"github.com/fencekit/fencekit/scripts/lua"
+	"github.com/fencekit/fencekit/semaphore"
 	"github.com/fencekit/fencekit/staging"
 	"github.com/fencekit/fencekit/statestore"
 	"github.com/fencekit/fencekit/stream"
@@ -45,6 +47,8 @@ const (
 	MutantRetryAppend = "retry-append"   // stream_append.lua (not idempotent) marked retryable
 	MutantKeepMsgs    = "keep-msgs"      // state_delete.lua leaves the messages: the next incarnation inherits them
 	MutantNoDedupe    = "usage-nodedupe" // usage_record.lua counts an entry id it has recorded already
+	MutantSemUncount  = "sem-uncount"    // the semaphore scripts leave one live holder out of the count
+	MutantTermReuse   = "term-reuse"     // acquire.lua (the election's term) reuses the fence instead of minting above it
 )
 
 // Usage workload: every budget op reserves BudgetReserve tokens on the
@@ -91,6 +95,15 @@ type ExecConfig struct {
 	// holders: Acquire no longer returns a lease that ended while the
 	// waiter was paused).
 	Think time.Duration `json:"think,omitempty"`
+	// Semaphore makes about one round in four a round of the semaphore
+	// workload, Election one in four a round of the election workload
+	// (see coord.go).
+	Semaphore bool `json:"semaphore,omitempty"`
+	Election  bool `json:"election,omitempty"`
+	// CoordOnly makes every round one of the semaphore or election
+	// workload (whichever are on, half and half): the negative controls
+	// of those workloads need them busy on a loaded machine.
+	CoordOnly bool `json:"coord_only,omitempty"`
 }
 
 // MaybeExecutor runs the executor described by the environment and exits,
@@ -142,6 +155,29 @@ func applyMutant(m string) error {
 		lua.StateDelete, err = mutant.Of(lua.StateDelete,
 			"for i = 3, 10 do redis.call('DEL', KEYS[i]) end",
 			"for i = 3, 10 do if i ~= 4 then redis.call('DEL', KEYS[i]) end end", false)
+	case MutantSemUncount:
+		// Every semaphore script counts with fk_sem_holders: the first
+		// live holder's permits are left out.
+		for _, sc := range []**lua.Script{&lua.SemAcquire, &lua.SemRelease, &lua.SemLimit} {
+			if err == nil {
+				*sc, err = mutant.Of(*sc, "      used = used + n\n", "      if i > 1 or k > 1 then used = used + n end\n", (*sc).Retryable())
+			}
+		}
+	case MutantTermReuse:
+		// The term is the lock's token: every place that mints it (a
+		// grant by acquire.lua, a hand-off by release.lua, the fast
+		// path) reuses the fence when there is one.
+		for _, sc := range []**lua.Script{&lua.Acquire, &lua.Release} {
+			if err == nil {
+				*sc, err = mutant.Of(*sc, "local tok = fk_mint(fence_val, now_us)",
+					"local tok = fk_mint(fence_val - 1, fence_val > 0 and 0 or now_us)", (*sc).Retryable())
+			}
+		}
+		if err == nil {
+			lua.Acquire, err = mutant.Of(lua.Acquire,
+				"if f + 1 > us then us = f + 1 end",
+				"if f > 0 then us = f end", true)
+		}
 	case MutantNoDedupe:
 		lua.UsageRecord, err = mutant.Of(lua.UsageRecord,
 			"if seen[id] or redis.call('HEXISTS', KEYS[6], id) == 1 then",
@@ -209,6 +245,22 @@ func RunExecutor(ctx context.Context, cfg ExecConfig) error {
 	}
 	e := &executor{cfg: cfg, rec: rec, locker: locker, store: store,
 		stager: staging.New(store), streams: stream.New(store), cps: checkpoint.New(store), meter: meter}
+	if cfg.Semaphore {
+		if e.sem, err = semaphore.New(client, SemName, semOptions(cfg.Prefix, "p"+strconv.Itoa(cfg.Process), cfg.TTL, minRep, cfg.OpTimeout)); err != nil {
+			return err
+		}
+		defer e.sem.Close()
+	}
+	if cfg.Election {
+		e.elect, err = election.New(client, ElectName, election.Options{Lock: lock.Options{
+			Prefix: cfg.Prefix, TTL: cfg.TTL, Owner: "p" + strconv.Itoa(cfg.Process), RetryInterval: 50 * time.Millisecond,
+			MinReplicas: minRep, ReplicaTimeout: cfg.OpTimeout / 2,
+		}})
+		if err != nil {
+			return err
+		}
+		defer e.elect.Close()
+	}
 	var wg sync.WaitGroup
 	for w := range cfg.Workers {
 		wg.Add(1)
@@ -216,8 +268,24 @@ func RunExecutor(ctx context.Context, cfg ExecConfig) error {
 			defer wg.Done()
 			rng := rand.New(rand.NewPCG(cfg.Seed, uint64(cfg.Process)<<16|uint64(w)))
 			for ctx.Err() == nil {
+				if cfg.CoordOnly && (cfg.Semaphore || cfg.Election) {
+					if cfg.Semaphore && (!cfg.Election || rng.IntN(2) == 0) {
+						e.semRound(ctx, rng)
+					} else {
+						e.electRound(ctx, rng)
+					}
+					continue
+				}
 				if cfg.Recreate && rng.IntN(4) == 0 {
 					e.recreateRound(ctx, rng)
+					continue
+				}
+				if cfg.Semaphore && rng.IntN(4) == 0 {
+					e.semRound(ctx, rng)
+					continue
+				}
+				if cfg.Election && rng.IntN(4) == 0 {
+					e.electRound(ctx, rng)
 					continue
 				}
 				e.round(ctx, rng)
@@ -237,6 +305,8 @@ type executor struct {
 	streams *stream.Streams
 	cps     *checkpoint.Store
 	meter   *usage.Store
+	sem     *semaphore.Semaphore // the semaphore workload's, or nil
+	elect   *election.Election   // the election workload's, or nil
 	n       atomic.Int64
 }
 

@@ -56,6 +56,21 @@ type Config struct {
 	// acknowledged message and chunk of the incarnation it read, and
 	// nothing of another.
 	Recreate bool
+	// Semaphore adds the semaphore workload (see coord.go): executors take
+	// 1-2 permits of semaphore SemName (SemLimit permits, sometimes
+	// changed to one of SemLimits), hold them 0-TTL, release; after the
+	// run the runner takes every permit (a sem-drain op). Package check
+	// verifies that grants never exceeded the limit among surely live
+	// leases and that no permit was lost.
+	Semaphore bool
+	// Election adds the election workload (see coord.go): executors
+	// campaign in election ElectName, proclaim twice fenced by their term
+	// and resign. Package check verifies that terms grow in real-time
+	// order and that no write of a stale term was accepted.
+	Election bool
+	// CoordOnly leaves the session rounds out: every round is one of the
+	// semaphore or election workload (ExecConfig.CoordOnly).
+	CoordOnly bool
 	// NoGiveUp turns off the executors' give-up pattern (ExecConfig.NoGiveUp).
 	NoGiveUp bool
 	// NoUsage leaves the usage workload out (ExecConfig.NoUsage).
@@ -177,6 +192,7 @@ func (o *orchestrator) execConfig(process int, role string) ExecConfig {
 		MinReplicas: minRep, OpTimeout: o.cfg.OpTimeout,
 		Out:  filepath.Join(o.dir, fmt.Sprintf("proc-%03d.jsonl", process)),
 		Seed: o.cfg.Seed, Mutant: o.cfg.Mutant, Recreate: o.cfg.Recreate, NoGiveUp: o.cfg.NoGiveUp, NoUsage: o.cfg.NoUsage, Think: o.cfg.Think,
+		Semaphore: o.cfg.Semaphore, Election: o.cfg.Election, CoordOnly: o.cfg.CoordOnly,
 	}
 }
 
@@ -316,6 +332,13 @@ func Run(ctx context.Context, cfg Config) (res *Result, err error) {
 	if err != nil {
 		return nil, err
 	}
+	if cfg.Semaphore {
+		drain, err := o.semDrain(ctx)
+		if err != nil {
+			return nil, err
+		}
+		finals = append(finals, drain)
+	}
 	for _, f := range faults {
 		ops = append(ops, history.Op{Kind: history.KindNemesis, In: f.Kind, Out: f.Target, Status: history.OK, Call: f.Start, Return: f.End, Err: f.Err})
 	}
@@ -323,7 +346,7 @@ func Run(ctx context.Context, cfg Config) (res *Result, err error) {
 	measureUnavail(ops, faults)
 	res = &Result{Topology: cfg.Topology, Mode: mode, Dir: dir, Ops: ops, Faults: faults, Counts: map[history.Status]int{}}
 	for _, op := range ops {
-		if op.Kind != history.KindNemesis && op.Kind != history.KindFinal && op.Kind != "incr" {
+		if op.Kind != history.KindNemesis && op.Kind != history.KindFinal && op.Kind != history.KindSemDrain && op.Kind != "incr" {
 			res.Counts[op.Status]++
 		}
 	}

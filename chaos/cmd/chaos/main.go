@@ -48,11 +48,13 @@ func main() {
 	modes := flag.String("mode", "durable", "fast, durable, or both comma-separated")
 	seed := flag.Uint64("seed", 1, "seed of the workload and the fault schedule")
 	out := flag.String("out", "", "directory for histories and reports (default: a new temp dir)")
-	mutant := flag.String("mutant", "", "run a negative control (nofence, incr-token, nowait, retry-append, usage-nodedupe, keep-msgs: needs -recreate)")
+	mutant := flag.String("mutant", "", "run a negative control (nofence, incr-token, nowait, retry-append, usage-nodedupe, keep-msgs: needs -recreate, sem-uncount, term-reuse)")
 	dur := flag.Duration("duration", 0, "override the profile's duration per run")
 	faultKinds := flag.String("faults", "", "comma-separated fault kinds to inject (default: every server fault of the topology, executor-sigstop and executor-sigkill)")
 	autoRefresh := flag.Bool("autorefresh", false, "executors renew their leases in the background (lock.Options.AutoRefresh)")
 	recreate := flag.Bool("recreate", false, "add the recreate workload: executors delete and create again sessions rc-0..rc-3 and readers check they see every acknowledged message and chunk of the incarnation they read")
+	semWorkload := flag.Bool("semaphore", true, "add the semaphore workload: executors hold permits of semaphore sem-0 (limit changed at run time); the checker verifies the limit among surely live leases and that no permit is lost")
+	electWorkload := flag.Bool("election", true, "add the election workload: executors campaign in election el-0 and proclaim fenced by their term; the checker verifies that terms grow and stale terms' writes are refused")
 	flag.Parse()
 	p, ok := profiles[*prof]
 	if !ok {
@@ -82,7 +84,7 @@ func main() {
 				Topology: top, Durable: mode == "durable", Seed: *seed, Duration: d,
 				Executors: p.executors, Workers: p.workers, Sessions: p.sessions, FaultGap: p.gap,
 				Incr: top == "sentinel" && mode == "fast", Mutant: *mutant, Out: *out, Log: os.Stdout,
-				AutoRefresh: *autoRefresh, Recreate: *recreate,
+				AutoRefresh: *autoRefresh, Recreate: *recreate, Semaphore: *semWorkload, Election: *electWorkload,
 			}
 			if *faultKinds != "" {
 				cfg.Faults = strings.Split(*faultKinds, ",")
