@@ -32,6 +32,7 @@ func TestNewRejectsBadOptions(t *testing.T) {
 		"retry below 1ms":        {RetryInterval: time.Microsecond},
 		"negative replicas":      {MinReplicas: -1},
 		"negative replica wait":  {ReplicaTimeout: -1},
+		"sub-ms replica wait":    {ReplicaTimeout: 500 * time.Microsecond}, // WAIT 0 would wait forever
 		"prefix with brace":      {Prefix: "a{b"},
 		"prefix with colon":      {Prefix: "a:b"},
 		"owner with bar":         {Owner: "a|b"},

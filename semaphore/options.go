@@ -94,10 +94,6 @@ func (o Options) Validate() error {
 	if err := o.lease().Validate(); err != nil {
 		return fmt.Errorf("%w: %v", ErrInvalidOptions, err)
 	}
-	if o.ReplicaTimeout != 0 && o.ReplicaTimeout < time.Millisecond {
-		// WAIT takes whole milliseconds, and 0 would wait forever.
-		return fmt.Errorf("%w: ReplicaTimeout %v is shorter than 1ms", ErrInvalidOptions, o.ReplicaTimeout)
-	}
 	return nil
 }
 

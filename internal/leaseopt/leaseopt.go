@@ -71,6 +71,9 @@ func (o Lease) Validate() error {
 		return bad("MinReplicas %d is negative", o.MinReplicas)
 	case o.ReplicaTimeout < 0:
 		return bad("ReplicaTimeout %v is negative", o.ReplicaTimeout)
+	case o.ReplicaTimeout != 0 && o.ReplicaTimeout < time.Millisecond:
+		// WAIT takes whole milliseconds, and WAIT ... 0 waits forever.
+		return bad("ReplicaTimeout %v is shorter than 1ms", o.ReplicaTimeout)
 	case o.FenceTTL > 0 && o.FenceTTL < time.Millisecond:
 		return bad("FenceTTL %v is shorter than 1ms", o.FenceTTL)
 	case o.CallTimeout < 0:

@@ -22,6 +22,7 @@ func TestValidate(t *testing.T) {
 		{Lease{MinReplicas: -1}, "MinReplicas -1 is negative"},
 		{Lease{ReplicaTimeout: -1}, "ReplicaTimeout -1ns is negative"},
 		{Lease{FenceTTL: time.Microsecond}, "FenceTTL 1µs is shorter than 1ms"},
+		{Lease{ReplicaTimeout: 500 * time.Microsecond}, "ReplicaTimeout 500µs is shorter than 1ms"},
 		{Lease{CallTimeout: -1}, "CallTimeout -1ns is negative"},
 		{Lease{TTL: time.Second, RefreshInterval: time.Second}, "RefreshInterval 1s is not shorter than TTL 1s"},
 		{Lease{RefreshInterval: 10 * time.Second}, "not shorter than TTL 10s"},
