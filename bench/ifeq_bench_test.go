@@ -59,37 +59,12 @@ func BenchmarkConditionalCPU(b *testing.B) {
 	if err := c.Do(ctx, set()).Error(); err != nil {
 		b.Fatal(err)
 	}
-	const batch = 100
 	for _, p := range pieces {
 		b.Run("piece="+p.name, func(b *testing.B) {
-			one := p.cmds()
-			per := batch / len(one)
-			run := func(n int) {
-				for n > 0 {
-					k := min(n, per)
-					cmds := make([]rueidis.Completed, 0, k*len(one))
-					for range k {
-						cmds = append(cmds, p.cmds()...)
-					}
-					for _, r := range c.DoMulti(ctx, cmds...) {
-						if err := r.Error(); err != nil && !rueidis.IsRedisNil(err) {
-							b.Fatal(err)
-						}
-					}
-					n -= k
-				}
-			}
 			if err := c.Do(ctx, set()).Error(); err != nil {
 				b.Fatal(err)
 			}
-			run(1)
-			cpu0, ok0 := serverCPUOf(b, s)
-			b.ResetTimer()
-			run(b.N)
-			b.StopTimer()
-			if cpu1, ok := serverCPUOf(b, s); ok && ok0 && b.N > 0 {
-				b.ReportMetric((cpu1-cpu0)*1e6/float64(b.N), "srv-cpu-µs/op")
-			}
+			pipelinedCPU(b, s, c, p.cmds)
 		})
 	}
 }

@@ -119,32 +119,9 @@ func BenchmarkSessionScriptCPU(b *testing.B) {
 			b.Fatal(err)
 		}
 	}
-	const batch = 100
 	for _, p := range pieces {
 		b.Run("piece="+p.name, func(b *testing.B) {
-			run := func(n int) {
-				for n > 0 {
-					k := min(n, batch)
-					cmds := make([]rueidis.Completed, k)
-					for i := range cmds {
-						cmds[i] = p.cmd()
-					}
-					for _, r := range c.DoMulti(ctx, cmds...) {
-						if err := r.Error(); err != nil {
-							b.Fatal(err)
-						}
-					}
-					n -= k
-				}
-			}
-			run(1)
-			cpu0, ok0 := serverCPUOf(b, s)
-			b.ResetTimer()
-			run(b.N)
-			b.StopTimer()
-			if cpu1, ok := serverCPUOf(b, s); ok && ok0 && b.N > 0 {
-				b.ReportMetric((cpu1-cpu0)*1e6/float64(b.N), "srv-cpu-µs/op")
-			}
+			pipelinedCPU(b, s, c, func() []rueidis.Completed { return []rueidis.Completed{p.cmd()} })
 		})
 	}
 }
