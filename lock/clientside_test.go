@@ -39,6 +39,7 @@ type faultClient struct {
 	rule   func(script string) fault
 	notice time.Duration
 	wg     sync.WaitGroup
+	failed atomic.Int64 // calls failed by a fault{fail: true}
 }
 
 var errInjected = errors.New("injected: connection reset")
@@ -64,6 +65,19 @@ func (c *faultClient) set(rule func(script string) fault) {
 	c.rule = rule
 }
 
+// setFailing sets a rule that fails calls and returns once a call has
+// failed by it: a call that passed the old rule just before (a look whose
+// goroutine was descheduled between the check and the send, seen under
+// CI load) has then been answered, since a waiter looks one look at a
+// time, and every later call meets the new rule.
+func (c *faultClient) setFailing(t *testing.T, rule func(script string) fault) {
+	t.Helper()
+	n := c.failed.Load()
+	c.set(rule)
+	require.Eventually(t, func() bool { return c.failed.Load() > n }, 10*time.Second, time.Millisecond,
+		"no call failed by the new rule")
+}
+
 func (c *faultClient) delayNotices(d time.Duration) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
@@ -85,6 +99,7 @@ func (c *faultClient) Do(ctx context.Context, cmd rueidis.Completed) rueidis.Red
 	f := c.faultOf(cmd)
 	switch {
 	case f.fail:
+		c.failed.Add(1)
 		return rueidis.NewErrorResult(errInjected)
 	case f.before == 0 && f.after == 0:
 		return c.Client.Do(ctx, cmd)
@@ -217,7 +232,7 @@ func TestLeaseNotCountedFromFailedLook(t *testing.T) {
 		time.Sleep(100 * time.Millisecond) // subscribed, several answered looks
 
 		// From now on every look fails and notices arrive 400 ms late.
-		fc.set(only("acquire.lua", fault{fail: true}))
+		fc.setFailing(t, only("acquire.lua", fault{fail: true}))
 		fc.delayNotices(400 * time.Millisecond)
 		require.NoError(t, held.Release(ctx))
 		released := time.Now() // the grant to b happened before this
@@ -440,12 +455,16 @@ func TestLateNoticeAfterNewerHolder(t *testing.T) {
 		waitQueued(t, a, "late", 1)
 		time.Sleep(100 * time.Millisecond) // subscribed
 
-		// w's looks fail and its notices arrive 800 ms late.
-		fc.set(only("acquire.lua", fault{fail: true}))
+		// w's looks fail and its notices arrive 800 ms late. A look that
+		// reached Redis after the release would be a real grant to w,
+		// which the test does not mean: setFailing waits until no look
+		// is in flight any more.
+		fc.setFailing(t, only("acquire.lua", fault{fail: true}))
 		fc.delayNotices(800 * time.Millisecond)
 		require.NoError(t, held.Release(ctx)) // w is granted a 300 ms lease it never hears of in time
 		time.Sleep(lease + 100*time.Millisecond)
 		s.FastForward(lease + 100*time.Millisecond)
+		xAt := time.Now()
 		xl, err := x.TryAcquire(ctx, "late") // w's lease is over: x takes the lock
 		require.NoError(t, err)
 		fc.set(nil) // w's next look sees x
@@ -453,7 +472,8 @@ func TestLateNoticeAfterNewerHolder(t *testing.T) {
 		case r := <-got:
 			if r.lk != nil {
 				info, _ := x.Inspect(ctx, "late")
-				t.Fatalf("w returned a Lock (token %d, Err %v) while %s holds token %d", r.lk.Token(), r.lk.Err(), info.Owner, info.Token)
+				t.Fatalf("w returned a Lock (token %d, Err %v, its lease ending %v after x's TryAcquire was sent) while %s holds token %d",
+					r.lk.Token(), r.lk.Err(), r.lk.Deadline().Sub(xAt), info.Owner, info.Token)
 			}
 			t.Fatalf("w's Acquire returned %v", r.err)
 		case <-time.After(time.Second): // the late notice has arrived and been ignored
