@@ -82,6 +82,15 @@ var stateBenches = []stateBench{
 	{"cpsave1k", "fencekit", 1, openCheckpointSave},
 	{"cplist100", "fencekit", 1, openCheckpointList},
 	{"msgs100", "fencekit", 1, openMessages},
+	// The other fenced writes beside the raw command they stand for
+	// (issue 13): a status compare-and-set beside HSET of one field, one
+	// 256 B message beside RPUSH, one staged change beside HSET.
+	{"cas", "hset-floor", 64, openFieldFloor("status", "running")},
+	{"cas", "fencekit", 64, openCAS},
+	{"append1", "rpush-floor", 64, openRPushFloor},
+	{"append1", "fencekit", 64, openAppend1},
+	{"stage1", "hset-floor", 64, openFieldFloor("1|call-1", `{"merge":{"summary":"done"}}`)},
+	{"stage1", "fencekit", 64, openStage1},
 }
 
 // A stateWorker is the state of one goroutine.
@@ -695,4 +704,107 @@ func openMessages(b *testing.B, ctx context.Context, e *stateEnv, i int) stateWo
 		p, err := e.store.Messages(ctx, id, cursor, pageSize)
 		return len(p.Messages), p.Next, err
 	})
+}
+
+// --- cas, append1, stage1: the other fenced writes (issue 13) ---
+
+// casWorker flips its session between running and paused with
+// CompareAndSetStatus: each op is one fenced compare-and-set that succeeds.
+type casWorker struct {
+	store *statestore.Store
+	id    string
+	token fencing.Token
+	n     int
+}
+
+func openCAS(b *testing.B, ctx context.Context, e *stateEnv, i int) stateWorker {
+	id, tok := e.session(b, ctx, "c"+strconv.Itoa(i), benchDoc(checkpointDocBytes))
+	return &casWorker{store: e.store, id: id, token: tok}
+}
+
+func (w *casWorker) do(ctx context.Context) error {
+	from, to := statestore.Status("running"), statestore.Status("paused")
+	if w.n%2 == 1 {
+		from, to = to, from
+	}
+	w.n++
+	r, err := w.store.CompareAndSetStatus(ctx, w.id, w.token, []statestore.Status{from}, to)
+	if err == nil && !r.OK {
+		err = fmt.Errorf("cas %s -> %s refused", from, to)
+	}
+	return err
+}
+
+// openFieldFloor is the raw command beside cas and stage1: HSET of one
+// field of the given value on a key of the goroutine's own.
+func openFieldFloor(field, value string) func(*testing.B, context.Context, *stateEnv, int) stateWorker {
+	return func(b *testing.B, _ context.Context, e *stateEnv, i int) stateWorker {
+		key := e.prefix + ":{f" + strconv.Itoa(i) + "}:state"
+		e.floorKeys = append(e.floorKeys, key)
+		return &fieldWorker{c: e.c, key: key, field: field, value: value}
+	}
+}
+
+type fieldWorker struct {
+	c                 rueidis.Client
+	key, field, value string
+}
+
+func (w *fieldWorker) do(ctx context.Context) error {
+	return w.c.Do(ctx, w.c.B().Hset().Key(w.key).FieldValue().FieldValue(w.field, w.value).Build()).Error()
+}
+
+// append1Worker appends one 256 B message per op.
+type append1Worker struct {
+	store *statestore.Store
+	id    string
+	token fencing.Token
+	msg   json.RawMessage
+}
+
+func openAppend1(b *testing.B, ctx context.Context, e *stateEnv, i int) stateWorker {
+	id, tok := e.session(b, ctx, "a"+strconv.Itoa(i), benchDoc(checkpointDocBytes))
+	return &append1Worker{store: e.store, id: id, token: tok, msg: benchMessage(i)}
+}
+
+func (w *append1Worker) do(ctx context.Context) error {
+	_, err := w.store.AppendMessages(ctx, w.id, w.token, w.msg)
+	return err
+}
+
+// openRPushFloor is the raw command beside append1: RPUSH of the same
+// message to a list of the goroutine's own.
+func openRPushFloor(b *testing.B, _ context.Context, e *stateEnv, i int) stateWorker {
+	key := e.prefix + ":{r" + strconv.Itoa(i) + "}:msgs"
+	e.floorKeys = append(e.floorKeys, key)
+	return &rpushWorker{c: e.c, key: key, msg: string(benchMessage(i))}
+}
+
+type rpushWorker struct {
+	c        rueidis.Client
+	key, msg string
+}
+
+func (w *rpushWorker) do(ctx context.Context) error {
+	return w.c.Do(ctx, w.c.B().Rpush().Key(w.key).Element(w.msg).Build()).Error()
+}
+
+// stage1Worker stages one small merge per op, always the same step and
+// tool call id: each op replaces the staged change.
+type stage1Worker struct {
+	sg    *staging.Stager
+	id    string
+	token fencing.Token
+	ch    staging.Change
+}
+
+func openStage1(b *testing.B, ctx context.Context, e *stateEnv, i int) stateWorker {
+	id, tok := e.session(b, ctx, "g"+strconv.Itoa(i), benchDoc(checkpointDocBytes))
+	return &stage1Worker{sg: e.stager, id: id, token: tok,
+		ch: staging.Change{ToolCallID: "call-1", Merge: json.RawMessage(`{"summary":"done"}`)}}
+}
+
+func (w *stage1Worker) do(ctx context.Context) error {
+	_, err := w.sg.Stage(ctx, w.id, 1, w.token, w.ch)
+	return err
 }
