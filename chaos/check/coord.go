@@ -50,7 +50,11 @@ type leaseKey struct {
 // overlaps a clock-jump fault is never counted (a forward jump ends leases
 // early by the server's clock), nor, once a clock was stepped, one that
 // overlaps a server fault (a failover can put the stepped clock in charge
-// of it). The limits that can have been in effect
+// of it); such a lease is not checked as a grant either, since its
+// window cannot be trusted: the holder dates its lease from the pttl the
+// server reports, which a clock stepped back inflates (CI saw a lease
+// "start" 6.6 s after its Acquire returned, and the grants made meanwhile
+// counted against it). The limits that can have been in effect
 // are those of the limit changes not known to be superseded before the
 // window began (an unacknowledged change may apply at any time after its
 // call), and Options.Limit while no change was acknowledged before it.
@@ -145,8 +149,17 @@ func checkSemaphore(in *input, r *Report) {
 			}
 		}
 		for _, l := range leases {
+			// A lease start after its Acquire returned cannot be: the
+			// holder took it from a pttl the server inflated (a clock
+			// stepped back between the grant and the look that reported
+			// it), and the grant cannot be dated.
+			if l.from > l.op.Return {
+				l.excluded = true
+			}
 			for _, f := range in.faults {
-				overlaps := f.Call < l.end && f.Return > l.from
+				// From the Acquire's call: the grant may precede the
+				// lease start its holder computed (see above).
+				overlaps := f.Call < l.end && f.Return > min(l.from, l.op.Call)
 				server := f.In != "executor-sigstop" && f.In != "executor-sigkill"
 				if overlaps && (f.In == "clock-jump" || (server && firstJump < l.end)) {
 					l.excluded = true
@@ -158,6 +171,9 @@ func checkSemaphore(in *input, r *Report) {
 		}
 		for _, a := range leases {
 			res.Counts["grants"]++
+			if a.excluded {
+				continue // not dated either: neither counted nor checked
+			}
 			held := a.n
 			var with []history.Op
 			for _, b := range leases {

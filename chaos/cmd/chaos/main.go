@@ -53,7 +53,7 @@ func main() {
 	faultKinds := flag.String("faults", "", "comma-separated fault kinds to inject (default: every server fault of the topology, executor-sigstop and executor-sigkill)")
 	autoRefresh := flag.Bool("autorefresh", false, "executors renew their leases in the background (lock.Options.AutoRefresh)")
 	recreate := flag.Bool("recreate", false, "add the recreate workload: executors delete and create again sessions rc-0..rc-3 and readers check they see every acknowledged message and chunk of the incarnation they read")
-	semWorkload := flag.Bool("semaphore", false, "add the semaphore workload (off by default: CI saw one over_limit under a server clock step that is not explained yet, see docs/RELIABILITY.md): executors hold permits of semaphore sem-0 (limit changed at run time); the checker verifies the limit among surely live leases and that no permit is lost")
+	semWorkload := flag.Bool("semaphore", true, "add the semaphore workload: executors hold permits of semaphore sem-0 (limit changed at run time); the checker verifies the limit among surely live leases and that no permit is lost")
 	electWorkload := flag.Bool("election", true, "add the election workload: executors campaign in election el-0 and proclaim fenced by their term; the checker verifies that terms grow and stale terms' writes are refused")
 	flag.Parse()
 	p, ok := profiles[*prof]
