@@ -2,6 +2,8 @@ package bench
 
 import (
 	"context"
+	"fmt"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -25,6 +27,11 @@ import (
 //	HSET-4k                the raw command (the floor of Save)
 //	EVALSHA-return-1       a script "return 1" with Save's KEYS and ARGV
 //	                       (what passing them into Lua costs)
+//	EVALSHA-return-1-doc40 the same with a 40-byte document instead of
+//	                       4 KiB (the difference: the document's bytes;
+//	                       Lua hashes every byte of a string it is given)
+//	EVALSHA-return-1-nokeys the same 11 ARGV, 4 KiB document, no KEYS (the
+//	                       difference: the 11 declared keys)
 //	EVALSHA-libs-return-1  lib_base.lua and lib_fence.lua as state_save.lua
 //	                       includes them, then return 1 (defining the
 //	                       library's local functions on every call)
@@ -32,9 +39,28 @@ import (
 //	state_save-eventlog    state_save.lua with the event log (mode "S")
 //	state_save             state_save.lua without it (mode "SQ", the default)
 //	state_save-no-ttl      the same, session ttl "0": no PEXPIRE of the keys
+//	state_save-dockey-proto a prototype, not fencekit's layout: the document
+//	                       in a string key of its own, sent as MULTI, SET
+//	                       <pending> <doc>, EVALSHA of state_save.lua
+//	                       changed to RENAME <pending> to the document key
+//	                       instead of taking the document as an argument,
+//	                       EXEC: what a Save would cost if the document
+//	                       never entered Lua
 //	XADD-256               the raw command (the floor of Append)
 //	stream_append          stream_append.lua (mode "SQ")
 //	stream_append-no-ttl   the same, session ttl "0"
+//
+// and, for each other fenced write (issue 13: CAS status, one appended
+// message, one staged change, a checkpoint of a 1 KiB state), four pieces:
+// <write>-raw the raw command it stands for, <write>-call "return 1" with
+// the script's KEYS and ARGV, <write>-no-ttl the script with session ttl
+// "0", and <write> the script as the store sends it:
+//
+//	cas        state_status.lua running -> running; raw HSET of one field
+//	append1    msgs_append.lua, one 256 B message; raw RPUSH
+//	stage1     stage_put.lua, the same step and tool call each time; raw HSET
+//	cpsave1k   cp_save.lua, a new checkpoint (1 KiB state) each time; raw
+//	           HSET of a new field holding the same document
 func BenchmarkSessionScriptCPU(b *testing.B) {
 	s := redistest.NewRedis(b)
 	c := s.NewClient(b)
@@ -93,35 +119,136 @@ func BenchmarkSessionScriptCPU(b *testing.B) {
 		return c.B().Evalsha().Sha1(sha).Numkeys(int64(len(sessKeys))).Key(sessKeys...).
 			Arg(tok, "SQ", ttl, "", "bench", "running", "1", doc, "", "", "").Build()
 	}
+	small := `{"k":"0123456789012345678901234567890"}`
+	// The document-key prototype: state_save.lua without the document
+	// argument, renaming a pending key (SET in the same MULTI) onto the
+	// document's key instead.
+	protoSrc := strings.Replace(src, "'data', ARGV[8], ", "", 1)
+	protoSrc = strings.Replace(protoSrc, "local v = fk_stamp(", "redis.call('RENAME', KEYS[12], KEYS[13])\nlocal v = fk_stamp(", 1)
+	if protoSrc == src || !strings.Contains(protoSrc, "RENAME") {
+		b.Fatal("cannot derive the document-key prototype from state_save.lua")
+	}
+	proto := load(protoSrc)
+	pending, docKey := prefix+":{cpu}:pending", prefix+":{cpu}:doc"
+	protoKeys := append(append([]string(nil), sessKeys...), pending, docKey)
 	floor := prefix + ":{cpu}:floor"
 	xfloor := prefix + ":{cpu}:xfloor"
-	defer c.Do(ctx, c.B().Del().Key(floor, xfloor).Build())
-	pieces := []struct {
-		name string
-		cmd  func() rueidis.Completed
-	}{
-		{"HSET-4k", func() rueidis.Completed { return c.B().Hset().Key(floor).FieldValue().FieldValue("data", doc).Build() }},
-		{"EVALSHA-return-1", func() rueidis.Completed { return saveArgs(ret1) }},
-		{"EVALSHA-libs-return-1", func() rueidis.Completed { return saveArgs(libs1) }},
-		{"EVALSHA-libs-fk_check", func() rueidis.Completed { return saveArgs(check1) }},
-		{"state_save-eventlog", func() rueidis.Completed { return save("S", ttl) }},
-		{"state_save", func() rueidis.Completed { return save("SQ", ttl) }},
-		{"state_save-no-ttl", func() rueidis.Completed { return save("SQ", "0") }},
-		{"XADD-256", func() rueidis.Completed {
-			return c.B().Xadd().Key(xfloor).Maxlen().Almost().Threshold("1000").Id("*").FieldValue().FieldValue("d", chunk).Build()
+	defer c.Do(ctx, c.B().Del().Key(floor, floor+"c", xfloor, xfloor+"l", pending, docKey).Build())
+	one := func(f func() rueidis.Completed) func() []rueidis.Completed {
+		return func() []rueidis.Completed { return []rueidis.Completed{f()} }
+	}
+	pieces := []cpuPiece{
+		{"HSET-4k", one(func() rueidis.Completed { return c.B().Hset().Key(floor).FieldValue().FieldValue("data", doc).Build() })},
+		{"EVALSHA-return-1", one(func() rueidis.Completed { return saveArgs(ret1) })},
+		{"EVALSHA-return-1-doc40", one(func() rueidis.Completed {
+			return c.B().Evalsha().Sha1(ret1).Numkeys(int64(len(sessKeys))).Key(sessKeys...).
+				Arg(tok, "SQ", ttl, "", "bench", "running", "1", small, "", "", "").Build()
+		})},
+		{"EVALSHA-return-1-nokeys", one(func() rueidis.Completed {
+			return c.B().Evalsha().Sha1(ret1).Numkeys(0).Arg(tok, "SQ", ttl, "", "bench", "running", "1", doc, "", "", "").Build()
+		})},
+		{"EVALSHA-libs-return-1", one(func() rueidis.Completed { return saveArgs(libs1) })},
+		{"EVALSHA-libs-fk_check", one(func() rueidis.Completed { return saveArgs(check1) })},
+		{"state_save-eventlog", one(func() rueidis.Completed { return save("S", ttl) })},
+		{"state_save", one(func() rueidis.Completed { return save("SQ", ttl) })},
+		{"state_save-no-ttl", one(func() rueidis.Completed { return save("SQ", "0") })},
+		{"state_save-dockey-proto", func() []rueidis.Completed {
+			return []rueidis.Completed{
+				c.B().Multi().Build(),
+				c.B().Set().Key(pending).Value(doc).PxMilliseconds(60000).Build(),
+				c.B().Evalsha().Sha1(proto).Numkeys(int64(len(protoKeys))).Key(protoKeys...).
+					Arg(tok, "SQ", ttl, "", "bench", "running", "1", "", "", "", "").Build(),
+				c.B().Exec().Build(),
+			}
 		}},
-		{"stream_append", func() rueidis.Completed { return appendCmd(ttl) }},
-		{"stream_append-no-ttl", func() rueidis.Completed { return appendCmd("0") }},
+		{"XADD-256", one(func() rueidis.Completed {
+			return c.B().Xadd().Key(xfloor).Maxlen().Almost().Threshold("1000").Id("*").FieldValue().FieldValue("d", chunk).Build()
+		})},
+		{"stream_append", one(func() rueidis.Completed { return appendCmd(ttl) })},
+		{"stream_append-no-ttl", one(func() rueidis.Completed { return appendCmd("0") })},
+	}
+	// The other fenced writes: the scripts take the session's first 10 keys.
+	keys10 := sessKeys[:10]
+	evalsha := func(sha string, args ...string) rueidis.Completed {
+		return c.B().Evalsha().Sha1(sha).Numkeys(int64(len(keys10))).Key(keys10...).Arg(args...).Build()
+	}
+	msg := string(benchMessage(1))
+	change := `{"merge":{"summary":"done"}}`
+	cpDoc := string(benchDoc(checkpointDocBytes))
+	cpN := 0
+	cpArgs := func(ttl string) []string {
+		cpN++
+		return []string{tok, "SQ", ttl, id, strconv.Itoa(cpN), "0", fmt.Sprintf("%06x", cpN&0xffffff), cpDoc, ""}
+	}
+	rawN := 0
+	writes := []struct {
+		name string
+		sha  string
+		raw  func() rueidis.Completed
+		args func(ttl string) []string
+	}{
+		{"cas", lua.StateStatus.SHA1(),
+			func() rueidis.Completed {
+				return c.B().Hset().Key(floor).FieldValue().FieldValue("status", "running").Build()
+			},
+			func(ttl string) []string { return []string{tok, "SQ", ttl, "running", "running"} }},
+		{"append1", lua.MsgsAppend.SHA1(),
+			func() rueidis.Completed { return c.B().Rpush().Key(xfloor + "l").Element(msg).Build() },
+			func(ttl string) []string { return []string{tok, "SQ", ttl, msg} }},
+		{"stage1", lua.StagePut.SHA1(),
+			func() rueidis.Completed {
+				return c.B().Hset().Key(floor).FieldValue().FieldValue("1|call-1", change).Build()
+			},
+			func(ttl string) []string { return []string{tok, "SQ", ttl, "1", "call-1", "", change} }},
+		{"cpsave1k", lua.CpSave.SHA1(),
+			func() rueidis.Completed {
+				rawN++
+				return c.B().Hset().Key(floor+"c").FieldValue().FieldValue("s"+strconv.Itoa(rawN), cpDoc).Build()
+			},
+			cpArgs},
+	}
+	for _, w := range writes {
+		pieces = append(pieces,
+			cpuPiece{w.name + "-raw", one(w.raw)},
+			cpuPiece{w.name + "-call", one(func() rueidis.Completed { return evalsha(ret1, w.args(ttl)...) })},
+			cpuPiece{w.name + "-no-ttl", one(func() rueidis.Completed { return evalsha(w.sha, w.args("0")...) })},
+			cpuPiece{w.name, one(func() rueidis.Completed { return evalsha(w.sha, w.args(ttl)...) })})
 	}
 	// Load the scripts (EVALSHA above needs them).
-	for _, sc := range []*lua.Script{lua.StateSave, lua.StreamAppend} {
+	for _, sc := range []*lua.Script{lua.StateSave, lua.StreamAppend, lua.StateStatus, lua.MsgsAppend, lua.StagePut, lua.CpSave} {
 		if err := c.Do(ctx, c.B().ScriptLoad().Script(sc.Source()).Build()).Error(); err != nil {
 			b.Fatal(err)
 		}
 	}
+	// The prototype's EXEC must have run the script (an error inside EXEC
+	// is not an error reply of EXEC itself): check its replies once.
+	for _, p := range pieces {
+		if p.name != "state_save-dockey-proto" {
+			continue
+		}
+		rs := c.DoMulti(ctx, p.ops()...)
+		arr, err := rs[len(rs)-1].ToArray()
+		if err != nil {
+			b.Fatalf("prototype EXEC: %v", err)
+		}
+		for i, r := range arr {
+			if err := r.Error(); err != nil {
+				b.Fatalf("prototype EXEC reply %d: %v", i, err)
+			}
+		}
+		if n, err := c.Do(ctx, c.B().Strlen().Key(docKey).Build()).AsInt64(); err != nil || n != int64(len(doc)) {
+			b.Fatalf("prototype: the document key holds %d bytes (%v), want %d", n, err, len(doc))
+		}
+	}
 	for _, p := range pieces {
 		b.Run("piece="+p.name, func(b *testing.B) {
-			pipelinedCPU(b, s, c, func() []rueidis.Completed { return []rueidis.Completed{p.cmd()} })
+			pipelinedCPU(b, s, c, p.ops)
 		})
 	}
+}
+
+// A cpuPiece is one row of BenchmarkSessionScriptCPU: the commands of one op.
+type cpuPiece struct {
+	name string
+	ops  func() []rueidis.Completed
 }

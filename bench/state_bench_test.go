@@ -91,6 +91,8 @@ var stateBenches = []stateBench{
 	{"append1", "fencekit", 64, openAppend1},
 	{"stage1", "hset-floor", 64, openFieldFloor("1|call-1", `{"merge":{"summary":"done"}}`)},
 	{"stage1", "fencekit", 64, openStage1},
+	{"cpsave1k", "hset-floor", 64, openCheckpointFloor},
+	{"cpsave1k", "fencekit", 64, openCheckpointSave},
 }
 
 // A stateWorker is the state of one goroutine.
@@ -286,6 +288,14 @@ func newStateEnv(b *testing.B) *stateEnv {
 // shared server), releases the locks and closes the client. Errors are
 // logged only: the measurement is over. It has a context of its own, as
 // the run's may have been cancelled by a failure.
+// floorKey names the raw command's key of goroutine i,
+// "<prefix>:{<tag><i>}:<suffix>", and has close delete it.
+func (e *stateEnv) floorKey(tag string, i int, suffix string) string {
+	key := e.prefix + ":{" + tag + strconv.Itoa(i) + "}:" + suffix
+	e.floorKeys = append(e.floorKeys, key)
+	return key
+}
+
 func (e *stateEnv) close() {
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
@@ -519,22 +529,21 @@ func (w *saveWorker) do(ctx context.Context) error {
 	return err
 }
 
-type hsetWorker struct {
-	c        rueidis.Client
-	key, doc string
+// A rawWorker sends one raw command per op: the floor a fenced write is
+// set beside.
+type rawWorker struct {
+	c  rueidis.Client
+	op func() rueidis.Completed
 }
+
+func (w rawWorker) do(ctx context.Context) error { return w.c.Do(ctx, w.op()).Error() }
 
 // openSaveFloor gives goroutine i a key of its own, named like a session's
 // state hash: the floor is HSET <key> data <the same 4 KiB>, no fencing,
 // no version, no TTL.
 func openSaveFloor(b *testing.B, _ context.Context, e *stateEnv, i int) stateWorker {
-	key := e.prefix + ":{s" + strconv.Itoa(i) + "}:state"
-	e.floorKeys = append(e.floorKeys, key)
-	return &hsetWorker{c: e.c, key: key, doc: string(benchDoc(saveDocBytes))}
-}
-
-func (w *hsetWorker) do(ctx context.Context) error {
-	return w.c.Do(ctx, w.c.B().Hset().Key(w.key).FieldValue().FieldValue("data", w.doc).Build()).Error()
+	key, doc := e.floorKey("s", i, "state"), string(benchDoc(saveDocBytes))
+	return rawWorker{e.c, func() rueidis.Completed { return e.c.B().Hset().Key(key).FieldValue().FieldValue("data", doc).Build() }}
 }
 
 // --- promote10 and cycle10: staging.Stager ---
@@ -638,6 +647,18 @@ func (w *cpSaveWorker) do(ctx context.Context) error {
 	return err
 }
 
+// openCheckpointFloor is the raw command beside cpsave1k: HSET of a new
+// field holding the same 1 KiB document per op, on a key of the goroutine's
+// own (a checkpoint Save adds one payload to the session's checkpoint
+// hash, and its index entry, each time).
+func openCheckpointFloor(b *testing.B, _ context.Context, e *stateEnv, i int) stateWorker {
+	key, doc, n := e.floorKey("p", i, "cpd"), string(benchDoc(checkpointDocBytes)), 0
+	return rawWorker{e.c, func() rueidis.Completed {
+		n++
+		return e.c.B().Hset().Key(key).FieldValue().FieldValue("s"+strconv.Itoa(n), doc).Build()
+	}}
+}
+
 // pager reads pages of 100, alternating between the first page (cursor
 // "") and the second (the first page's Next cursor), so both the cursor-less
 // and the cursor path are measured.
@@ -739,19 +760,9 @@ func (w *casWorker) do(ctx context.Context) error {
 // field of the given value on a key of the goroutine's own.
 func openFieldFloor(field, value string) func(*testing.B, context.Context, *stateEnv, int) stateWorker {
 	return func(b *testing.B, _ context.Context, e *stateEnv, i int) stateWorker {
-		key := e.prefix + ":{f" + strconv.Itoa(i) + "}:state"
-		e.floorKeys = append(e.floorKeys, key)
-		return &fieldWorker{c: e.c, key: key, field: field, value: value}
+		key := e.floorKey("f", i, "state")
+		return rawWorker{e.c, func() rueidis.Completed { return e.c.B().Hset().Key(key).FieldValue().FieldValue(field, value).Build() }}
 	}
-}
-
-type fieldWorker struct {
-	c                 rueidis.Client
-	key, field, value string
-}
-
-func (w *fieldWorker) do(ctx context.Context) error {
-	return w.c.Do(ctx, w.c.B().Hset().Key(w.key).FieldValue().FieldValue(w.field, w.value).Build()).Error()
 }
 
 // append1Worker appends one 256 B message per op.
@@ -775,18 +786,8 @@ func (w *append1Worker) do(ctx context.Context) error {
 // openRPushFloor is the raw command beside append1: RPUSH of the same
 // message to a list of the goroutine's own.
 func openRPushFloor(b *testing.B, _ context.Context, e *stateEnv, i int) stateWorker {
-	key := e.prefix + ":{r" + strconv.Itoa(i) + "}:msgs"
-	e.floorKeys = append(e.floorKeys, key)
-	return &rpushWorker{c: e.c, key: key, msg: string(benchMessage(i))}
-}
-
-type rpushWorker struct {
-	c        rueidis.Client
-	key, msg string
-}
-
-func (w *rpushWorker) do(ctx context.Context) error {
-	return w.c.Do(ctx, w.c.B().Rpush().Key(w.key).Element(w.msg).Build()).Error()
+	key, msg := e.floorKey("r", i, "msgs"), string(benchMessage(i))
+	return rawWorker{e.c, func() rueidis.Completed { return e.c.B().Rpush().Key(key).Element(msg).Build() }}
 }
 
 // stage1Worker stages one small merge per op, always the same step and
