@@ -1,8 +1,6 @@
 package lock_test
 
 import (
-	"strconv"
-	"strings"
 	"testing"
 	"time"
 
@@ -34,17 +32,9 @@ func TestRefreshIfeq(t *testing.T) {
 		require.NoError(t, m.Error(), "%v", args)
 	}
 	calls := func(cmd string) int64 {
-		m := s.Do(t, "INFO", "commandstats")
-		txt, err := m.ToString()
-		require.NoError(t, err)
-		for _, line := range strings.Split(txt, "\n") {
-			if rest, ok := strings.CutPrefix(strings.TrimSpace(line), "cmdstat_"+cmd+":calls="); ok {
-				n, err := strconv.ParseInt(rest[:strings.IndexByte(rest, ',')], 10, 64)
-				require.NoError(t, err)
-				return n
-			}
-		}
-		return 0
+		n, ok := s.CommandCalls(t, cmd)
+		require.True(t, ok, "a private redis-server keeps command counts")
+		return n
 	}
 
 	lk, err := a.TryAcquire(ctx, "r")

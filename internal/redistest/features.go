@@ -75,3 +75,35 @@ func (s *Server) HasCommand(t testing.TB, name string) bool {
 	}
 	return len(arr) == 1 && !arr[0].IsNil()
 }
+
+// CommandCalls returns how many times the server has run the command cmd
+// (lower case, as INFO commandstats names it: "pexpire", "evalsha"),
+// counting the calls scripts make. ok is false on miniredis, which keeps
+// no command statistics, and on a Cluster, whose counts are per node. A
+// test that compares counts needs a server of its own (NewPrivateRedis) or
+// no other writer.
+func (s *Server) CommandCalls(t testing.TB, cmd string) (n int64, ok bool) {
+	t.Helper()
+	if s.Kind != Redis {
+		return 0, false
+	}
+	m := s.Do(t, "INFO", "commandstats")
+	txt, err := m.ToString()
+	if err != nil {
+		t.Fatalf("redistest: INFO commandstats: %v", err)
+	}
+	for _, line := range strings.Split(txt, "\n") {
+		if rest, found := strings.CutPrefix(strings.TrimSpace(line), "cmdstat_"+cmd+":calls="); found {
+			end := strings.IndexByte(rest, ',')
+			if end < 0 {
+				end = len(rest)
+			}
+			n, err := strconv.ParseInt(rest[:end], 10, 64)
+			if err != nil {
+				t.Fatalf("redistest: INFO commandstats: %q: %v", line, err)
+			}
+			return n, true
+		}
+	}
+	return 0, true
+}
