@@ -25,8 +25,9 @@
 //
 // The script then checks the operation's own preconditions (expected
 // version, expected statuses, the session exists), and only then writes,
-// records the token, bumps the version and refreshes the session's TTL on
-// every key of the session. A rejected write leaves every byte as it was.
+// records the token, bumps the version and keeps every key of the session
+// alive for Options.TTL (to TTL + 1%, all keys one deadline). A rejected
+// write leaves every byte as it was.
 //
 // Sessions and locks share names and a key prefix: the lock of session id
 // is the lock.Locker lock named id, with the same Prefix, so every key of a

@@ -3,6 +3,7 @@ package stream_test
 import (
 	"context"
 	"encoding/json"
+	"strconv"
 	"testing"
 	"time"
 
@@ -169,6 +170,105 @@ func TestEveryFencedWriteKeepsWholeSessionAlive(t *testing.T) {
 				assert.Greater(t, pttl, int64((ttl-5*time.Second)/time.Millisecond), "%s: PTTL of %s", w.name, key)
 			}
 		}
+	})
+}
+
+// TestSessionKeysShareOneDeadline is the rule of lib_fence.lua fk_touch:
+// after every fenced write, every key of the session that exists expires
+// at one deadline, the state's, which lies between the TTL and the TTL +
+// 1% from the write. A key a write creates gets that deadline too, also
+// when the write refreshes nothing else; a store with a lower TTL brings
+// every key down to it.
+func TestSessionKeysShareOneDeadline(t *testing.T) {
+	const ttl = time.Hour
+	redistest.Each(t, func(t *testing.T, s *redistest.Server) {
+		e := newTTLEnv(t, s, ttl)
+		ctx := t.Context()
+		const id = "deadline"
+		lk := acquire(t, e.locker, id)
+		tok := lk.Token()
+		k := keys.ForSession(e.prefix, id)
+		core := []string{k.State, k.Msgs, k.Stage, k.Cps, k.Cpd, k.Events}
+		check := func(what string, ttl time.Duration) {
+			t.Helper()
+			// One script reads every PTTL, so they are comparable.
+			args := append([]string{"EVAL", "local r = {} for i = 1, #KEYS do r[i] = redis.call('PTTL', KEYS[i]) end return r",
+				strconv.Itoa(len(core))}, core...)
+			m := s.Do(t, args...)
+			arr, err := m.AsIntSlice()
+			require.NoError(t, err, what)
+			state := arr[0]
+			assert.GreaterOrEqual(t, state, ttl.Milliseconds()-5000, "%s: the state's ttl", what)
+			assert.LessOrEqual(t, state, ttl.Milliseconds()+ttl.Milliseconds()/100, "%s: the state's ttl", what)
+			for i, p := range arr[1:] {
+				if p == -2 {
+					continue // no such key (yet)
+				}
+				assert.InDelta(t, state, p, 2, "%s: %s expires %d ms away, the state %d", what, core[i+1], p, state)
+			}
+		}
+		_, err := e.store.Create(ctx, id, tok, statestore.State{Status: "running", Data: json.RawMessage(`{}`)})
+		require.NoError(t, err)
+		check("Create", ttl)
+		// Each of these creates a key of the session while the state's
+		// deadline needs no refresh.
+		_, err = e.store.AppendMessages(ctx, id, tok, json.RawMessage(`"m"`))
+		require.NoError(t, err)
+		check("AppendMessages (creates the messages)", ttl)
+		_, err = e.stager.Stage(ctx, id, 1, tok, staging.Change{ToolCallID: "t", Merge: json.RawMessage(`{"a":1}`)})
+		require.NoError(t, err)
+		check("Stage (creates the stage)", ttl)
+		_, err = e.cps.Save(ctx, id, tok, checkpoint.Checkpoint{MessageCount: 1})
+		require.NoError(t, err)
+		check("checkpoint Save (creates the index and payloads)", ttl)
+		_, err = e.streams.Append(ctx, id, tok, []byte("c"))
+		require.NoError(t, err)
+		check("stream Append", ttl)
+		_, err = e.store.UpdateStatus(ctx, id, tok, "paused")
+		require.NoError(t, err)
+		check("UpdateStatus", ttl)
+
+		// A store with a lower TTL brings every key down to it.
+		low, err := statestore.New(s.NewClient(t), statestore.Options{Prefix: e.prefix, TTL: ttl / 2, EventLog: true})
+		require.NoError(t, err)
+		_, err = low.UpdateStatus(ctx, id, tok, "running")
+		require.NoError(t, err)
+		check("UpdateStatus with half the TTL", ttl/2)
+		_, err = e.store.UpdateStatus(ctx, id, tok, "paused")
+		require.NoError(t, err)
+		check("UpdateStatus with the TTL again", ttl)
+
+		// On a server of its own, the command counts show the refresh
+		// skipped: a write inside the window sets one or two TTLs (the event
+		// log's, the keys it may create), a write outside it all of them.
+		if s.Kind != redistest.Redis {
+			return
+		}
+		p := redistest.NewPrivateRedis(t)
+		pe := newTTLEnv(t, p, ttl)
+		plk := acquire(t, pe.locker, id)
+		_, err = pe.store.Create(ctx, id, plk.Token(), statestore.State{Status: "running"})
+		require.NoError(t, err)
+		pexpires := func(write func()) int64 {
+			t.Helper()
+			n0, ok := p.CommandCalls(t, "pexpire")
+			require.True(t, ok)
+			write()
+			n1, _ := p.CommandCalls(t, "pexpire")
+			return n1 - n0
+		}
+		status := func() {
+			_, err := pe.store.UpdateStatus(ctx, id, plk.Token(), "running")
+			require.NoError(t, err)
+		}
+		assert.LessOrEqual(t, pexpires(status), int64(1), "a write inside the window refreshes only the event log")
+		assert.LessOrEqual(t, pexpires(func() {
+			_, err := pe.store.AppendMessages(ctx, id, plk.Token(), json.RawMessage(`"m"`))
+			require.NoError(t, err)
+		}), int64(2), "AppendMessages inside the window: the event log and the messages")
+		pk := keys.ForSession(pe.prefix, id)
+		p.Do(t, "PEXPIRE", pk.State, "5000")
+		assert.GreaterOrEqual(t, pexpires(status), int64(len(core)), "a state that expires too soon: every key is refreshed")
 	})
 }
 

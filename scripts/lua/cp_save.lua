@@ -77,5 +77,5 @@ redis.call('HSET', KEYS[7], cpid, 'cp1 ' .. fk_fmt(seq) .. ' ' .. fk_fmt(now_ms)
 redis.call('HSET', KEYS[3], 'cp_seq', fk_fmt(seq))
 local v = fk_stamp(KEYS[3], ARGV[1], version, now_ms)
 fk_event('checkpoint', v, ARGV[1], 'id', cpid, 'seq', fk_fmt(seq), 'step', fk_fmt(step))
-fk_touch(ttl)
+fk_touch(ttl, 6, 7)
 return {cpid, seq, now_ms, v}

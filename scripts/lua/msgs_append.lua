@@ -34,5 +34,5 @@ for i = 4, #ARGV, 1000 do
 end
 local v = fk_stamp(KEYS[3], ARGV[1], version, now_ms)
 fk_event('messages', v, ARGV[1], 'added', fk_fmt(#ARGV - 3), 'count', fk_fmt(n))
-fk_touch(ttl)
+fk_touch(ttl, 4)
 return {n, v}

@@ -61,5 +61,5 @@ redis.call('HSET', KEYS[5], fk_fmt(step) .. '|' .. call,
   '{"token":' .. fk_fmt(tok) .. ',"ts":' .. fk_fmt(ts) .. ',' .. string.sub(body, 2))
 local v = fk_stamp(KEYS[3], ARGV[1], version, now_ms)
 fk_event('staged', v, ARGV[1], 'step', fk_fmt(step), 'call', call)
-fk_touch(ttl)
+fk_touch(ttl, 5)
 return {v, ts}

@@ -2,8 +2,8 @@
 -- a chunk, or the terminal marker that ends or fails the stream.
 --
 -- KEYS[1] lock record, KEYS[2] lock fence, KEYS[3] state hash (read only),
--- KEYS[4..8] the session's other data keys (msgs, stage, cps, cpd, events;
--- only their ttl is written), KEYS[9] output stream, KEYS[10] stream
+-- KEYS[4..7] the session's other data keys (msgs, stage, cps, cpd) and
+-- KEYS[8] its event log (only their ttl is written), KEYS[9] output stream, KEYS[10] stream
 -- metadata hash, KEYS[11] the session's inc key (read; ttl written)
 -- ARGV[1] token, ARGV[2] mode "S"|"R"|"SQ"|"RQ", ARGV[3] session ttl ms ("0": keep),
 -- ARGV[4] running ttl ms ("0": no expiry), ARGV[5] finished ttl ms ("0":
@@ -22,9 +22,10 @@
 -- stream's first entry, below which a position belongs to a stream that was
 -- deleted (stream_read.lua refuses it); it is bookkeeping only.
 --
--- TTL: the session's other keys (KEYS[3..8], KEYS[11]) get the session ttl,
--- as with every fenced session write, so the session lives as long as its
--- stream is written. A running stream's keys get the running ttl when they
+-- TTL: the session's other keys (KEYS[3..8], KEYS[11]) are kept alive for
+-- the session ttl as by every fenced session write (lib_fence.lua fk_touch:
+-- at least ttl, at most ttl + ttl/100 from now), so the session lives as
+-- long as its stream is written. A running stream's keys get the running ttl when they
 -- have none yet (new keys), and are extended to it when they have less;
 -- never shortened. The terminal marker sets the finished ttl on both keys.
 --
@@ -92,8 +93,16 @@ if kind == 'fail' then redis.call('HSET', KEYS[10], 'reason', ARGV[8]) end
 if meta_new then redis.call('HSET', KEYS[10], 'created_at', fk_fmt(now_ms)) end
 
 if sttl > 0 then
-  for i = 3, 11 do
-    if i ~= 9 and i ~= 10 then redis.call('PEXPIRE', KEYS[i], sttl) end
+  -- The session's keys, as lib_fence.lua fk_touch keeps them (this script
+  -- creates none of them; a lock event may have created the event log).
+  local p = fk_session_pttl(sttl)
+  if p then
+    redis.call('PEXPIRE', KEYS[8], p)
+  else
+    local t = sttl + fk_ttl_slack(sttl)
+    for i = 3, 11 do
+      if i ~= 9 and i ~= 10 then redis.call('PEXPIRE', KEYS[i], t) end
+    end
   end
 end
 
