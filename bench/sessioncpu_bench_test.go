@@ -39,6 +39,8 @@ import (
 //	state_save-eventlog    state_save.lua with the event log (mode "S")
 //	state_save             state_save.lua without it (mode "SQ", the default)
 //	state_save-no-ttl      the same, session ttl "0": no PEXPIRE of the keys
+//	state_save-every-key   state_save.lua with the TTL refresh before
+//	                       2026-12-05: a PEXPIRE of every key on every write
 //	state_save-dockey-proto a prototype, not fencekit's layout: the document
 //	                       in a string key of its own, sent as MULTI, SET
 //	                       <pending> <doc>, EVALSHA of state_save.lua
@@ -54,7 +56,8 @@ import (
 // message, one staged change, a checkpoint of a 1 KiB state), four pieces:
 // <write>-raw the raw command it stands for, <write>-call "return 1" with
 // the script's KEYS and ARGV, <write>-no-ttl the script with session ttl
-// "0", and <write> the script as the store sends it:
+// "0", <write>-every-key the script with the old TTL refresh (every key on
+// every write), and <write> the script as the store sends it:
 //
 //	cas        state_status.lua running -> running; raw HSET of one field
 //	append1    msgs_append.lua, one 256 B message; raw RPUSH
@@ -129,6 +132,7 @@ func BenchmarkSessionScriptCPU(b *testing.B) {
 		b.Fatal("cannot derive the document-key prototype from state_save.lua")
 	}
 	proto := load(protoSrc)
+	saveEvery := load(everyKeyTTL(b, src))
 	pending, docKey := prefix+":{cpu}:pending", prefix+":{cpu}:doc"
 	protoKeys := append(append([]string(nil), sessKeys...), pending, docKey)
 	floor := prefix + ":{cpu}:floor"
@@ -152,6 +156,7 @@ func BenchmarkSessionScriptCPU(b *testing.B) {
 		{"state_save-eventlog", one(func() rueidis.Completed { return save("S", ttl) })},
 		{"state_save", one(func() rueidis.Completed { return save("SQ", ttl) })},
 		{"state_save-no-ttl", one(func() rueidis.Completed { return save("SQ", "0") })},
+		{"state_save-every-key", one(func() rueidis.Completed { return saveArgs(saveEvery) })},
 		{"state_save-dockey-proto", func() []rueidis.Completed {
 			return []rueidis.Completed{
 				c.B().Multi().Build(),
@@ -183,24 +188,24 @@ func BenchmarkSessionScriptCPU(b *testing.B) {
 	rawN := 0
 	writes := []struct {
 		name string
-		sha  string
+		sc   *lua.Script
 		raw  func() rueidis.Completed
 		args func(ttl string) []string
 	}{
-		{"cas", lua.StateStatus.SHA1(),
+		{"cas", lua.StateStatus,
 			func() rueidis.Completed {
 				return c.B().Hset().Key(floor).FieldValue().FieldValue("status", "running").Build()
 			},
 			func(ttl string) []string { return []string{tok, "SQ", ttl, "running", "running"} }},
-		{"append1", lua.MsgsAppend.SHA1(),
+		{"append1", lua.MsgsAppend,
 			func() rueidis.Completed { return c.B().Rpush().Key(xfloor + "l").Element(msg).Build() },
 			func(ttl string) []string { return []string{tok, "SQ", ttl, msg} }},
-		{"stage1", lua.StagePut.SHA1(),
+		{"stage1", lua.StagePut,
 			func() rueidis.Completed {
 				return c.B().Hset().Key(floor).FieldValue().FieldValue("1|call-1", change).Build()
 			},
 			func(ttl string) []string { return []string{tok, "SQ", ttl, "1", "call-1", "", change} }},
-		{"cpsave1k", lua.CpSave.SHA1(),
+		{"cpsave1k", lua.CpSave,
 			func() rueidis.Completed {
 				rawN++
 				return c.B().Hset().Key(floor+"c").FieldValue().FieldValue("s"+strconv.Itoa(rawN), cpDoc).Build()
@@ -208,11 +213,13 @@ func BenchmarkSessionScriptCPU(b *testing.B) {
 			cpArgs},
 	}
 	for _, w := range writes {
+		sha, every := w.sc.SHA1(), load(everyKeyTTL(b, w.sc.Source()))
 		pieces = append(pieces,
 			cpuPiece{w.name + "-raw", one(w.raw)},
 			cpuPiece{w.name + "-call", one(func() rueidis.Completed { return evalsha(ret1, w.args(ttl)...) })},
-			cpuPiece{w.name + "-no-ttl", one(func() rueidis.Completed { return evalsha(w.sha, w.args("0")...) })},
-			cpuPiece{w.name, one(func() rueidis.Completed { return evalsha(w.sha, w.args(ttl)...) })})
+			cpuPiece{w.name + "-no-ttl", one(func() rueidis.Completed { return evalsha(sha, w.args("0")...) })},
+			cpuPiece{w.name + "-every-key", one(func() rueidis.Completed { return evalsha(every, w.args(ttl)...) })},
+			cpuPiece{w.name, one(func() rueidis.Completed { return evalsha(sha, w.args(ttl)...) })})
 	}
 	// Load the scripts (EVALSHA above needs them).
 	for _, sc := range []*lua.Script{lua.StateSave, lua.StreamAppend, lua.StateStatus, lua.MsgsAppend, lua.StagePut, lua.CpSave} {
@@ -251,4 +258,23 @@ func BenchmarkSessionScriptCPU(b *testing.B) {
 type cpuPiece struct {
 	name string
 	ops  func() []rueidis.Completed
+}
+
+// everyKeyTTL returns a session script's source with lib_fence.lua's
+// fk_touch as it was before 2026-12-05: a PEXPIRE of every data key on
+// every write, instead of only when the session's deadline leaves its
+// window. The -every-key pieces measure the old refresh beside the new one
+// in the same run.
+func everyKeyTTL(b *testing.B, src string) string {
+	const head = "local function fk_touch(ttl, ...)\n"
+	i := strings.Index(src, head)
+	if i < 0 {
+		b.Fatal("no fk_touch in the script's source")
+	}
+	j := strings.Index(src[i:], "\nend\n")
+	if j < 0 {
+		b.Fatal("no end of fk_touch in the script's source")
+	}
+	return src[:i] + "local function fk_touch(ttl)\n  if ttl == 0 then return end\n" +
+		"  for i = 3, #KEYS do redis.call('PEXPIRE', KEYS[i], ttl) end" + src[i+j:]
 }
