@@ -29,9 +29,30 @@ type node struct {
 
 func (n *node) addr() string { return "127.0.0.1:" + strconv.Itoa(n.port) }
 
-// newNode writes a config with lines and starts the server.
+// newNode writes a config with lines and starts the server. A port is free
+// when FreePort picks it, but another process (or an outgoing connection's
+// source port) can take it before the server binds it; then the node is
+// set up again on another port, up to three times (as redistest does).
 func newNode(parent string, sentinel, bus bool, lines func(port int, dir string) []string, opts ...func(*node)) (*node, error) {
-	port, err := child.FreePort(bus)
+	for attempt := 1; ; attempt++ {
+		n, err := configNode(parent, sentinel, bus, lines, opts...)
+		if err != nil {
+			return nil, err
+		}
+		err = n.start()
+		if err == nil || attempt == 3 || !strings.Contains(err.Error(), "in use") {
+			return n, err
+		}
+	}
+}
+
+// freePort picks a node's port; a variable so that a test can hand out a
+// taken one.
+var freePort = child.FreePort
+
+// configNode picks a port and writes the node's directory and config.
+func configNode(parent string, sentinel, bus bool, lines func(port int, dir string) []string, opts ...func(*node)) (*node, error) {
+	port, err := freePort(bus)
 	if err != nil {
 		return nil, err
 	}
@@ -64,7 +85,7 @@ func newNode(parent string, sentinel, bus bool, lines func(port int, dir string)
 	if err := os.WriteFile(n.conf, []byte(body), 0o644); err != nil {
 		return nil, err
 	}
-	return n, n.start()
+	return n, nil
 }
 
 func (n *node) start() error {
@@ -84,7 +105,7 @@ func (n *node) start() error {
 	n.p = p
 	err = waitFor(10*time.Second, n.addr()+" PING", func() error {
 		if p.exited() {
-			return errors.New("exited: " + fileTail(filepath.Join(n.dir, "log"), 600))
+			return giveUp{errors.New("exited: " + fileTail(filepath.Join(n.dir, "log"), 600))}
 		}
 		_, err := rawString(n.addr(), 500*time.Millisecond, "PING")
 		return err

@@ -1,6 +1,7 @@
 package run
 
 import (
+	"errors"
 	"fmt"
 	"strings"
 	"time"
@@ -36,13 +37,24 @@ func infoField(addr, section, field string) string {
 	return ""
 }
 
-// waitFor polls check every 50ms until it returns nil or timeout passes.
+// giveUp wraps an error of a waitFor check that waiting longer cannot fix
+// (the process exited): waitFor returns it at once.
+type giveUp struct{ error }
+
+func (g giveUp) Unwrap() error { return g.error }
+
+// waitFor polls check every 50ms until it returns nil or timeout passes,
+// or check returns a giveUp.
 func waitFor(timeout time.Duration, what string, check func() error) error {
 	deadline := time.Now().Add(timeout)
 	for {
 		err := check()
 		if err == nil {
 			return nil
+		}
+		var g giveUp
+		if errors.As(err, &g) {
+			return fmt.Errorf("run: gave up waiting for %s: %w", what, g.error)
 		}
 		if time.Now().After(deadline) {
 			return fmt.Errorf("run: timed out after %v waiting for %s: %w", timeout, what, err)

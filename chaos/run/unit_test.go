@@ -219,3 +219,37 @@ func needRedis(t *testing.T) {
 		t.Skipf("redis-server: %v", err)
 	}
 }
+
+// TestNodePortTaken: a port that another process binds between FreePort
+// and the server's start (CI saw "Address already in use" once) makes
+// newNode set the node up again on another port instead of failing.
+func TestNodePortTaken(t *testing.T) {
+	needRedis(t)
+	taken, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer taken.Close()
+	takenPort := taken.Addr().(*net.TCPAddr).Port
+	calls := 0
+	orig := freePort
+	freePort = func(bus bool) (int, error) {
+		calls++
+		if calls == 1 {
+			return takenPort, nil
+		}
+		return orig(bus)
+	}
+	defer func() { freePort = orig }()
+	n, err := newNode(t.TempDir(), false, false, dataLines())
+	if err != nil {
+		t.Fatalf("newNode with its first port taken: %v", err)
+	}
+	defer n.stop()
+	if calls != 2 || n.port == takenPort {
+		t.Fatalf("newNode took %d ports, runs on %d (the taken one is %d); want a second, other port", calls, n.port, takenPort)
+	}
+	if v, err := n.do("PING"); err != nil || v != "PONG" {
+		t.Fatalf("PING = %q, %v", v, err)
+	}
+}

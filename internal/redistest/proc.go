@@ -66,18 +66,33 @@ func baseArgs(port int, dir string) []string {
 // until it answers PING. extra returns additional arguments for the chosen
 // port. When the port turns out to be taken, it retries with another one.
 func startServer(bin, parent string, cluster bool, extra func(port int) []string, env ...string) (*proc, error) {
-	var lastErr error
-	for range 3 {
-		port, err := child.FreePort(cluster)
-		if err != nil {
-			return nil, err
-		}
+	return launchOnFreePort(cluster, func(port int) (*proc, error) {
 		dir := filepath.Join(parent, strconv.Itoa(port))
 		if err := os.MkdirAll(dir, 0o755); err != nil {
 			return nil, err
 		}
 		p := &proc{bin: bin, port: port, dir: dir, logPath: filepath.Join(dir, "redis.log"), env: env}
 		p.args = append(baseArgs(port, dir), extra(port)...)
+		return p, nil
+	})
+}
+
+// launchOnFreePort picks a free port, has setup describe the process for
+// it, launches it and waits until it answers PING. A port is free when
+// child.FreePort picks it, but another process (or an outgoing
+// connection's source port) can take it before the server binds it: then
+// it tries again with another port, three times in all.
+func launchOnFreePort(cluster bool, setup func(port int) (*proc, error)) (*proc, error) {
+	var lastErr error
+	for range 3 {
+		port, err := child.FreePort(cluster)
+		if err != nil {
+			return nil, err
+		}
+		p, err := setup(port)
+		if err != nil {
+			return nil, err
+		}
 		if err := p.launch(); err != nil {
 			return nil, err
 		}

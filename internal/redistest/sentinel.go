@@ -5,10 +5,7 @@ import (
 	"net"
 	"os"
 	"path/filepath"
-	"strconv"
 	"testing"
-
-	"github.com/fencekit/fencekit/internal/child"
 )
 
 // NewSentinel starts a redis-sentinel that monitors primary (a redis-server
@@ -38,23 +35,18 @@ func startSentinel(primary, name string, cleanup func(func())) (string, error) {
 		return "", err
 	}
 	cleanup(func() { _ = os.RemoveAll(dir) })
-	sp, err := child.FreePort(false)
+	p, err := launchOnFreePort(false, func(sp int) (*proc, error) {
+		// Sentinel rewrites its config file, so it gets one of its own.
+		conf := filepath.Join(dir, "sentinel.conf")
+		body := fmt.Sprintf("port %d\nbind 127.0.0.1\nprotected-mode no\ndir %s\nsentinel monitor %s %s %s 1\n", sp, dir, name, host, port)
+		if err := os.WriteFile(conf, []byte(body), 0o644); err != nil {
+			return nil, err
+		}
+		return &proc{bin: bin, port: sp, dir: dir, logPath: filepath.Join(dir, "sentinel.log"), args: []string{conf}}, nil
+	})
 	if err != nil {
-		return "", err
-	}
-	// Sentinel rewrites its config file, so it gets one of its own.
-	conf := filepath.Join(dir, "sentinel.conf")
-	body := fmt.Sprintf("port %d\nbind 127.0.0.1\nprotected-mode no\ndir %s\nsentinel monitor %s %s %s 1\n", sp, dir, name, host, port)
-	if err := os.WriteFile(conf, []byte(body), 0o644); err != nil {
-		return "", err
-	}
-	p := &proc{bin: bin, port: sp, dir: dir, logPath: filepath.Join(dir, "sentinel.log"), args: []string{conf}}
-	if err := p.launch(); err != nil {
-		return "", err
+		return "", fmt.Errorf("cannot start redis-sentinel: %w", err)
 	}
 	cleanup(p.stop)
-	if err := p.waitReady(); err != nil {
-		return "", fmt.Errorf("cannot start redis-sentinel on port %s: %w", strconv.Itoa(sp), err)
-	}
 	return p.addr(), nil
 }

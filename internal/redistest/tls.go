@@ -14,8 +14,6 @@ import (
 	"sync"
 	"testing"
 	"time"
-
-	"github.com/fencekit/fencekit/internal/child"
 )
 
 // TLSServerEnv names the redis-server binary for the TLS tier. Unset, the
@@ -221,28 +219,23 @@ func startTLSSentinel(t testing.TB, bin, primary string, c *Certs, name string) 
 		return "", err
 	}
 	t.Cleanup(func() { _ = os.RemoveAll(dir) })
-	sp, err := child.FreePort(false)
+	p, err := launchOnFreePort(false, func(sp int) (*proc, error) {
+		tlsAddrs.Store(addrOf(sp), c.ClientTLS(t))
+		// Sentinel rewrites its config file, so it gets one of its own.
+		conf := filepath.Join(dir, "sentinel.conf")
+		body := fmt.Sprintf("port 0\ntls-port %d\nbind 127.0.0.1\nprotected-mode no\ndir %s\n"+
+			"tls-cert-file %s\ntls-key-file %s\ntls-ca-cert-file %s\ntls-auth-clients yes\ntls-replication yes\n"+
+			"sentinel monitor %s %s %s 1\n",
+			sp, dir, c.Server.CertFile, c.Server.KeyFile, c.CAFile, name, host, port)
+		if err := os.WriteFile(conf, []byte(body), 0o644); err != nil {
+			return nil, err
+		}
+		return &proc{bin: bin, port: sp, dir: dir, logPath: filepath.Join(dir, "sentinel.log"), args: []string{conf, "--sentinel"}}, nil
+	})
 	if err != nil {
-		return "", err
-	}
-	tlsAddrs.Store(addrOf(sp), c.ClientTLS(t))
-	// Sentinel rewrites its config file, so it gets one of its own.
-	conf := filepath.Join(dir, "sentinel.conf")
-	body := fmt.Sprintf("port 0\ntls-port %d\nbind 127.0.0.1\nprotected-mode no\ndir %s\n"+
-		"tls-cert-file %s\ntls-key-file %s\ntls-ca-cert-file %s\ntls-auth-clients yes\ntls-replication yes\n"+
-		"sentinel monitor %s %s %s 1\n",
-		sp, dir, c.Server.CertFile, c.Server.KeyFile, c.CAFile, name, host, port)
-	if err := os.WriteFile(conf, []byte(body), 0o644); err != nil {
-		return "", err
-	}
-	p := &proc{bin: bin, port: sp, dir: dir, logPath: filepath.Join(dir, "sentinel.log"), args: []string{conf, "--sentinel"}}
-	if err := p.launch(); err != nil {
-		return "", err
+		return "", fmt.Errorf("cannot start a TLS Sentinel: %w", err)
 	}
 	t.Cleanup(p.stop)
-	if err := p.waitReady(); err != nil {
-		return "", fmt.Errorf("cannot start a TLS Sentinel on port %d: %w", sp, err)
-	}
 	// Ready once it sees the primary over TLS.
 	err = waitFor(startTimeout, func() error {
 		v, err := rawDo(p.addr(), probeTimeout, "SENTINEL", "GET-MASTER-ADDR-BY-NAME", name)
