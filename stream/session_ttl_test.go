@@ -218,7 +218,7 @@ func TestSessionKeysShareOneDeadline(t *testing.T) {
 		_, err = e.stager.Stage(ctx, id, 1, tok, staging.Change{ToolCallID: "t", Merge: json.RawMessage(`{"a":1}`)})
 		require.NoError(t, err)
 		check("Stage (creates the stage)", ttl)
-		_, err = e.cps.Save(ctx, id, tok, checkpoint.Checkpoint{MessageCount: 1})
+		cp, err := e.cps.Save(ctx, id, tok, checkpoint.Checkpoint{MessageCount: 1})
 		require.NoError(t, err)
 		check("checkpoint Save (creates the index and payloads)", ttl)
 		_, err = e.streams.Append(ctx, id, tok, []byte("c"))
@@ -227,6 +227,44 @@ func TestSessionKeysShareOneDeadline(t *testing.T) {
 		_, err = e.store.UpdateStatus(ctx, id, tok, "paused")
 		require.NoError(t, err)
 		check("UpdateStatus", ttl)
+		// Every other fenced write, inside the window too.
+		for _, w := range []struct {
+			name string
+			fn   func() error
+		}{
+			{"Save", func() error {
+				_, err := e.store.Save(ctx, id, tok, statestore.State{Status: "running"})
+				return err
+			}},
+			{"CompareAndSetStatus", func() error {
+				_, err := e.store.CompareAndSetStatus(ctx, id, tok, []statestore.Status{"running"}, "paused")
+				return err
+			}},
+			{"IncrementResumeCount", func() error { _, err := e.store.IncrementResumeCount(ctx, id, tok); return err }},
+			{"IncrementStep", func() error { _, err := e.store.IncrementStep(ctx, id, tok); return err }},
+			{"Update", func() error {
+				_, err := e.store.Update(ctx, id, tok, func(*statestore.State) error { return nil })
+				return err
+			}},
+			{"Promote", func() error { _, err := e.stager.Promote(ctx, id, 1, tok); return err }},
+			{"Discard", func() error {
+				_, err := e.stager.Stage(ctx, id, 2, tok, staging.Change{ToolCallID: "t", Merge: json.RawMessage(`{"b":1}`)})
+				require.NoError(t, err)
+				_, err = e.stager.Discard(ctx, id, 2, tok)
+				return err
+			}},
+			{"checkpoint Restore", func() error { _, err := e.cps.Restore(ctx, id, tok, cp); return err }},
+			{"checkpoint Prune", func() error {
+				_, err := e.cps.Save(ctx, id, tok, checkpoint.Checkpoint{MessageCount: 1})
+				require.NoError(t, err)
+				_, err = e.cps.Prune(ctx, id, tok, 1)
+				return err
+			}},
+			{"stream End", func() error { _, err := e.streams.End(ctx, id, tok); return err }},
+		} {
+			require.NoError(t, w.fn(), w.name)
+			check(w.name, ttl)
+		}
 
 		// A store with a lower TTL brings every key down to it.
 		low, err := statestore.New(s.NewClient(t), statestore.Options{Prefix: e.prefix, TTL: ttl / 2, EventLog: true})
